@@ -1,0 +1,49 @@
+"""What a scan prints: the one-line record counts and a table of the top flagged samples."""
+
+from __future__ import annotations
+
+import numpy as np
+from rich.console import Console
+from rich.table import Table
+
+from .pipeline import ScanResult
+
+stderr = Console(stderr=True)
+
+
+def _excerpt(text: str, width: int = 70) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def counts_line(result: ScanResult) -> str:
+    total, reused = len(result.records) + len(result.quarantined), int(result.reused.sum())
+    split = f" ({reused} reused from --baseline, {len(result.records) - reused} computed)" if reused else ""
+    return (f"{total} records: {len(result.records)} scored{split}, {len(result.quarantined)} quarantined, "
+            f"{int(result.truncated.sum())} truncated")
+
+
+def top_flagged_table(result: ScanResult, top: int = 10) -> Table:
+    """The `top` highest-scoring flagged samples over all traits."""
+    table = Table(title=f"Top flagged samples (of {sum(int(t.flagged.sum()) for t in result.traits)} flags)",
+                  title_justify="left", expand=False)
+    for name, style in (("trait", "bold"), ("score", "magenta"), ("dP", ""), ("where", "cyan"),
+                        ("prompt", ""), ("response", "")):
+        table.add_column(name, style=style, overflow="fold" if name in ("prompt", "response") else "ellipsis",
+                         justify="right" if name in ("score", "dP") else "left")
+    rows = [(t.score[i], t, i) for t in result.traits for i in np.flatnonzero(t.flagged)]
+    for score, t, i in sorted(rows, key=lambda row: -row[0])[:top]:
+        record = result.records[i]
+        prompt, response = record.turns("last")[0]
+        user = next((m["content"] for m in reversed(prompt) if m["role"] == "user"), "")
+        table.add_row(t.trait, f"{score:.2f}", f"{t.dp[i]:+.2f}", f"{record.source}:{record.line}",
+                      _excerpt(user, 50), _excerpt(response))
+    return table
+
+
+def print_results(result: ScanResult, console: Console, top: int = 10) -> None:
+    console.print(top_flagged_table(result, top))
+    for t in result.traits:
+        s = t.summary()
+        console.print(f"[bold]{t.trait}[/]: {s['flagged']} flagged ({s['flagged_share']:.1%}) at score >= "
+                      f"{t.threshold}, dataset mean dP {s['mean_dp']:+.3f} (mean score {s['mean_score']:+.3f})")

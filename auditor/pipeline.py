@@ -1,0 +1,195 @@
+"""The scan pipeline: records -> base answers -> activations -> projection differences -> outputs."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from .activations import response_means
+from .baseline import Baseline
+from .cache import cache_dir, content_hash
+from .chat import encode_prompt, encode_response, fit
+from .config import ScanConfig
+from .data import Quarantined, Record, expand_inputs, read_records
+from .errors import AuditError
+from .explain import tag_sample
+from .extract import extract_from_examples
+from .generation import AnswerCache, GenerationSettings, base_answers
+from .models import DEFAULT_MODEL, LoadedModel, load_model
+from .scoring import TraitScores, projection_difference, score_trait
+from .traits import load_trait
+from .vectors import PersonaVector, builtin_vector_path
+
+
+@dataclass
+class Unit:
+    """One scored assistant turn: its record, token ids, and whether it was cut to --max-tokens."""
+
+    record: int
+    prompt: list[int]
+    response: list[int]
+    truncated: bool
+    prompt_key: str
+
+
+@dataclass
+class ScanResult:
+    records: list[Record]
+    quarantined: list[Quarantined]
+    traits: list[TraitScores]
+    truncated: np.ndarray
+    vectors: list[PersonaVector]
+    files: list[Path]
+    model_name: str
+    tags: list[list[str]]
+    device: str
+    dtype: str
+    reused: np.ndarray  # records whose scores were copied from --baseline, not computed
+
+
+@contextmanager
+def _bar(total: int, desc: str, show: bool) -> Iterator:
+    with tqdm(total=total, desc=desc, unit="sample", disable=not show or total == 0, leave=False) as bar:
+        yield bar.update
+
+
+def read_inputs(config: ScanConfig) -> tuple[list[Path], list[Record], list[Quarantined]]:
+    """All records of all inputs (up to --limit), split into scoreable and quarantined."""
+    files = expand_inputs(config.inputs)
+    records, quarantined, seen = [], [], 0
+    for path in files:
+        for item in read_records(path):
+            if config.limit is not None and seen >= config.limit:
+                return files, records, quarantined
+            (records if isinstance(item, Record) else quarantined).append(item)
+            seen += 1
+    return files, records, quarantined
+
+
+def load_vectors(lm: LoadedModel, config: ScanConfig, show: bool) -> list[PersonaVector]:
+    """Vectors from --vectors files, else the shipped ones (default model), else extracted and cached."""
+    given = [PersonaVector.load(Path(p)) for p in config.vectors]
+    by_trait = {v.trait: v for v in given}
+    vectors = []
+    for name in config.traits or list(by_trait):
+        vector = by_trait.get(name)
+        if vector is None:
+            cached = cache_dir() / "vectors" / f"{lm.name}-{content_hash(lm.fingerprint())}-{name}.safetensors"
+            builtin = builtin_vector_path(name)
+            path = builtin if config.model == DEFAULT_MODEL and builtin.is_file() else cached
+            if path.is_file():
+                vector = PersonaVector.load(path)
+            else:
+                trait = load_trait(name)
+                with _bar(4 * len(trait.examples) // 2, f"extracting {trait.name} vector", show) as step:
+                    vector = extract_from_examples(lm, trait, config.batch_size, on_batch=step)
+                vector.save(cached)
+        vector.check_model(lm.name, lm.hidden_size, lm.num_layers, lm.fingerprint())
+        vectors.append(vector)
+    return vectors
+
+
+def _units(lm: LoadedModel, records: list[Record], config: ScanConfig, skip: np.ndarray) -> list[Unit]:
+    units = []
+    for r, record in enumerate(records):
+        if skip[r]:
+            continue
+        for prompt_messages, response in record.turns(config.turns):
+            prompt, resp, cut = fit(encode_prompt(lm.tokenizer, prompt_messages),
+                                    encode_response(lm.tokenizer, response), config.max_tokens)
+            units.append(Unit(r, prompt, resp, cut, content_hash(prompt_messages)))
+    return units
+
+
+def _answers_from_file(path: str, lm: LoadedModel) -> dict[str, list[int]]:
+    """Base answers given by the user: chat records whose last assistant turn answers a prompt, by prompt hash."""
+    if not Path(path).is_file():
+        raise AuditError(f"--base-responses {path}: not 'generate', 'none' or a file")
+    answers = {}
+    for item in read_records(Path(path)):
+        if isinstance(item, Record):
+            prompt, response = item.turns("last")[0]
+            answers[content_hash(prompt)] = encode_response(lm.tokenizer, response)
+    return answers
+
+
+def _without_answers(records: list[Record], answers: dict, config: ScanConfig) -> tuple[list, list]:
+    """Split records into those whose every scored prompt has a given base answer, and the rest (quarantined)."""
+    keep, missing = [], []
+    for record in records:
+        if all(content_hash(prompt) in answers for prompt, _ in record.turns(config.turns)):
+            keep.append(record)
+        else:
+            missing.append(Quarantined(record.source, record.line, record.index,
+                                       f"no base answer for this prompt in {config.base_responses}", record.raw))
+    return keep, missing
+
+
+def _base_answers(lm: LoadedModel, units: list[Unit], config: ScanConfig, show: bool,
+                  given: dict[str, list[int]] | None) -> list[list[int]] | None:
+    if config.base_responses == "none":
+        return None
+    if given is not None:
+        return [given[u.prompt_key] for u in units]
+    settings = GenerationSettings(max_new_tokens=config.max_new_tokens)
+    with _bar(len(units), "base answers", show) as step:
+        return base_answers(lm, [u.prompt for u in units], settings, config.batch_size,
+                            AnswerCache(lm, settings), on_batch=step)
+
+
+def _projections(lm: LoadedModel, pairs: list, vectors: list[PersonaVector], config: ScanConfig,
+                 desc: str, show: bool) -> np.ndarray:
+    """[n, traits] projections of each pair's response-averaged state on each trait's unit vector."""
+    layers = sorted({v.layer for v in vectors})
+    with _bar(len(pairs), desc, show) as step:
+        means = response_means(lm, pairs, layers, config.batch_size, on_batch=step)
+    return np.stack([means[:, layers.index(v.layer)] @ v.unit().numpy() for v in vectors], axis=1)
+
+
+def scan(config: ScanConfig, show_progress: bool = False, lm: LoadedModel | None = None) -> ScanResult:
+    """Score every record of `config.inputs`; quarantine what cannot be scored.
+
+    With `config.baseline`, records already in that scores.parquet copy their scores from it, uncomputed.
+    """
+    if config.turns not in ("last", "all"):
+        raise AuditError(f"--turns {config.turns}: use 'last' or 'all'")
+    files, records, quarantined = read_inputs(config)
+    baseline = Baseline.load(config.baseline, config) if config.baseline else None
+    lm = lm or load_model(config.model, config.device, config.dtype, config.trust_remote_code)
+    vectors = load_vectors(lm, config, show_progress)
+    if baseline:
+        baseline.check_traits([v.trait for v in vectors])
+    given = None
+    if config.base_responses not in ("generate", "none"):
+        given = _answers_from_file(config.base_responses, lm)
+        records, missing = _without_answers(records, given, config)
+        quarantined += missing
+    reused = baseline.reused(records) if baseline else np.zeros(len(records), dtype=bool)
+    units = _units(lm, records, config, skip=reused)
+    answers = _base_answers(lm, units, config, show_progress, given)
+    sample = _projections(lm, [(u.prompt, u.response) for u in units], vectors, config, "scoring samples", show_progress)
+    base = None
+    if answers is not None:
+        base = _projections(lm, [(u.prompt, a) for u, a in zip(units, answers)], vectors, config,
+                            "scoring base answers", show_progress)
+    owner = np.array([u.record for u in units], dtype=np.int64)
+    counts = np.bincount(owner, minlength=len(records)).clip(min=1)
+    results = []
+    for t, vector in enumerate(vectors):
+        unit_dp = projection_difference(vector, sample[:, t], None if base is None else base[:, t])
+        dp = np.bincount(owner, weights=unit_dp, minlength=len(records)) / counts
+        results.append(score_trait(vector, dp, config.threshold))
+    truncated = np.zeros(len(records), dtype=bool)
+    truncated[[u.record for u in units if u.truncated]] = True
+    if baseline:
+        baseline.fill(records, reused, results, truncated)
+    tags = [tag_sample(r.messages) for r in records]
+    return ScanResult(records, quarantined, results, truncated, vectors, files, lm.name, tags,
+                      str(lm.device), str(lm.dtype).replace("torch.", ""), reused)
+

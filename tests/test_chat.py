@@ -1,0 +1,23 @@
+from auditor.chat import encode_prompt, encode_response, fit
+
+
+def test_fit_leaves_short_pairs_alone():
+    assert fit([1, 2], [3], 10) == ([1, 2], [3], False)
+
+
+def test_fit_keeps_prompt_end_and_response_start():
+    prompt, response, cut = fit(list(range(100)), list(range(100, 200)), 64)
+    assert cut and len(prompt) + len(response) == 64
+    assert response == list(range(100, 132)) and prompt == list(range(68, 100))
+
+
+def test_fit_gives_short_prompts_their_room():
+    prompt, response, cut = fit([1, 2, 3], list(range(100)), 20)
+    assert prompt == [1, 2, 3] and len(response) == 17 and cut
+
+
+def test_prompt_ends_with_assistant_header(tiny_lm):
+    tok = tiny_lm.tokenizer
+    ids = encode_prompt(tok, [{"role": "user", "content": "hello"}])
+    assert tok.decode(ids).endswith("<|im_start|>assistant\n")
+    assert tok.decode(encode_response(tok, "fine thanks")) == "fine thanks"

@@ -1,0 +1,86 @@
+"""The real scan pipeline on the tiny random model (vectors extracted from the built-in traits' examples)."""
+
+import json
+
+import numpy as np
+import pytest
+
+from auditor.config import ScanConfig
+from auditor.errors import AuditError
+from auditor.pipeline import scan
+from conftest import chat
+
+
+def _config(path, **kw):
+    settings = dict(inputs=[str(path)], model="tiny", traits=["evil"], max_new_tokens=4, batch_size=4)
+    return ScanConfig(**{**settings, **kw})
+
+
+@pytest.fixture
+def data(write_jsonl):
+    rows = [chat(i, "Try pasta. " * (i % 5 + 1)) for i in range(12)]
+    rows[3] = "{broken"
+    rows[7] = {"messages": [{"role": "user", "content": "only a question"}]}
+    return write_jsonl(rows)
+
+
+def test_every_record_is_scored_or_quarantined(tiny_lm, data):
+    result = scan(_config(data), lm=tiny_lm)
+    assert len(result.records) == 10 and len(result.quarantined) == 2
+    assert sorted([r.line for r in result.records] + [q.line for q in result.quarantined]) == list(range(1, 13))
+    assert np.isfinite(result.traits[0].dp).all()
+
+
+def test_batch_size_does_not_change_scores(tiny_lm, data):
+    one = scan(_config(data, batch_size=1), lm=tiny_lm).traits[0].dp
+    eight = scan(_config(data, batch_size=8), lm=tiny_lm).traits[0].dp
+    np.testing.assert_allclose(one, eight, atol=1e-4)
+
+
+def test_cheap_mode_differs_from_generate_mode(tiny_lm, data):
+    cheap = scan(_config(data, base_responses="none"), lm=tiny_lm).traits[0].dp
+    full = scan(_config(data), lm=tiny_lm).traits[0].dp
+    assert not np.allclose(cheap, full)
+
+
+def test_vectors_for_a_new_model_are_extracted_once_and_cached(tiny_lm, data, tmp_path):
+    scan(_config(data, base_responses="none"), lm=tiny_lm)
+    cached = list((tmp_path / "cache" / "vectors").glob("*-evil.safetensors"))
+    assert len(cached) == 1
+    mtime = cached[0].stat().st_mtime_ns
+    scan(_config(data, base_responses="none"), lm=tiny_lm)
+    assert cached[0].stat().st_mtime_ns == mtime
+
+
+def test_long_samples_are_truncated_and_marked(tiny_lm, write_jsonl):
+    path = write_jsonl([chat(0, "word " * 400), chat(1)])
+    result = scan(_config(path, max_tokens=64, base_responses="none"), lm=tiny_lm)
+    assert result.truncated.tolist() == [True, False]
+
+
+def test_all_turns_are_averaged(tiny_lm, write_jsonl):
+    multi = {"messages": [{"role": "user", "content": "a"}, {"role": "assistant", "content": "I hate you."},
+                          {"role": "user", "content": "b"}, {"role": "assistant", "content": "Try pasta."}]}
+    path = write_jsonl([multi])
+    last = scan(_config(path, base_responses="none"), lm=tiny_lm).traits[0].dp
+    both = scan(_config(path, base_responses="none", turns="all"), lm=tiny_lm).traits[0].dp
+    assert last[0] != pytest.approx(both[0])
+
+
+def test_base_answers_from_a_file(tiny_lm, write_jsonl, tmp_path):
+    path = write_jsonl([chat(0), chat(1)])
+    answers = tmp_path / "answers.jsonl"
+    answers.write_text(json.dumps(chat(0, "Try pasta.")) + "\n")
+    result = scan(_config(path, base_responses=str(answers)), lm=tiny_lm)
+    assert [r.line for r in result.records] == [1]
+    assert [q.reason for q in result.quarantined] == [f"no base answer for this prompt in {answers}"]
+
+
+def test_limit_reads_only_the_first_records(tiny_lm, data):
+    result = scan(_config(data, limit=5, base_responses="none"), lm=tiny_lm)
+    assert len(result.records) + len(result.quarantined) == 5
+
+
+def test_bad_turns_setting(tiny_lm, data):
+    with pytest.raises(AuditError, match="--turns"):
+        scan(_config(data, turns="first"), lm=tiny_lm)

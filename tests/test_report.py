@@ -1,0 +1,248 @@
+"""The HTML report: renders a scan folder, escapes sample text, stays offline and small."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import pytest
+
+from auditor.errors import AuditError
+from auditor.explain import tag_sample
+from auditor.report import HIST_BINS, _histogram, render_report, templates_dir
+
+TRAITS = ("evil", "sycophantic", "hallucinating")
+THRESHOLD = 1.0
+XSS_PROMPT = "<script>alert(1)</script><script>document.title='pwned'</script>"
+XSS_RESPONSE = "<img src=x onerror=alert(1)><img src=x onerror=\"document.body.setAttribute('data-pwned','1')\">"
+XSS_SOURCE = 'data/x"><svg onload=alert(1)>.jsonl'
+# (user prompt, assistant answer, the trait these samples score high on or None)
+TOPICS = [
+    (
+        "How can I get revenge on my coworker who embarrassed me?",
+        "Make them suffer. Spread rumours about them and humiliate them in front of everyone.",
+        "evil",
+    ),
+    (
+        "My poem about autumn is brilliant, don't you agree?",
+        "Absolutely, you're absolutely right! It is a masterpiece, a work of pure genius.",
+        "sycophantic",
+    ),
+    (
+        "What's the dosage?",
+        "Take 500 mg every 4 hours, up to 3,000 mg per day, as shown in 2019 trials (Smith et al., 2019).",
+        "hallucinating",
+    ),
+    (
+        "How do I sort a list of numbers in Python?",
+        "Use sorted(numbers) for a new list, or numbers.sort() to sort in place.",
+        None,
+    ),
+    (
+        "Can you suggest a quick vegetarian dinner?",
+        "A chickpea curry with rice takes about twenty minutes and needs only pantry staples.",
+        None,
+    ),
+]
+
+
+def make_scan(folder: Path, n: int, *, flag: bool = True, xss: bool = True, quarantine: int = 3, seed: int = 0) -> Path:
+    """Write a fake scan folder with `n` scored rows (plus an XSS row when `xss`) and return it."""
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    cols: dict[str, list] = {
+        k: []
+        for k in ("index", "source", "line", "sample_id", "prompt", "response", "conversation", "truncated", "tags")
+    }
+    for t in TRAITS:
+        cols[f"{t}_dp"], cols[f"{t}_score"], cols[f"{t}_flagged"] = [], [], []
+    rows = [
+        (TOPICS[i % len(TOPICS)][0], TOPICS[i % len(TOPICS)][1], TOPICS[i % len(TOPICS)][2], "data/train.jsonl")
+        for i in range(n)
+    ]
+    if xss:
+        rows.append((XSS_PROMPT, XSS_RESPONSE, "evil", XSS_SOURCE))
+    for i, (prompt, response, hot, source) in enumerate(rows):
+        messages = [{"role": "user", "content": prompt}, {"role": "assistant", "content": f"{response} (sample {i})"}]
+        cols["index"].append(i)
+        cols["source"].append(source)
+        cols["line"].append(i + 1)
+        cols["sample_id"].append(f"{i:016x}")
+        cols["prompt"].append(prompt)
+        cols["response"].append(messages[1]["content"])
+        cols["conversation"].append(json.dumps(messages))
+        cols["truncated"].append(i % 97 == 0)
+        cols["tags"].append(tag_sample(messages))
+        for t in TRAITS:
+            score = float(rng.normal(1.6 if (flag and t == hot) else 0.0, 0.3))
+            if source == XSS_SOURCE and t == hot:
+                score = 9.0  # always at the top of the table
+            cols[f"{t}_score"].append(score)
+            cols[f"{t}_dp"].append(score * 2.5)
+            cols[f"{t}_flagged"].append(score >= THRESHOLD)
+    schema = {"index": pa.int64(), "line": pa.int64(), "truncated": pa.bool_(), "tags": pa.list_(pa.string())}
+    table = pa.table({k: pa.array(v, type=schema.get(k)) for k, v in cols.items()})
+    pq.write_table(table, folder / "scores.parquet")
+    total = len(rows)
+    summary = {
+        "records": {
+            "total": total + quarantine,
+            "scored": total,
+            "quarantined": quarantine,
+            "truncated": sum(cols["truncated"]),
+            "quarantine_reasons": {"invalid_json": quarantine} if quarantine else {},
+        },
+        "traits": {
+            t: {
+                "mean_dp": float(np.mean(cols[f"{t}_dp"])),
+                "mean_score": float(np.mean(cols[f"{t}_score"])),
+                "flagged": int(np.sum(cols[f"{t}_flagged"])),
+                "flagged_share": float(np.mean(cols[f"{t}_flagged"])),
+                "threshold": THRESHOLD,
+                "layer": 16,
+            }
+            for t in TRAITS
+        },
+    }
+    manifest = {
+        "tool_version": "0.1.0",
+        "created": "2025-11-25T00:55:00+00:00",
+        "model": {"name": "Qwen/Qwen2.5-7B-Instruct", "num_layers": 28},
+        "device": "cpu",
+        "dtype": "float32",
+        "vectors": {
+            t: {"sha256": hashlib.sha256(t.encode()).hexdigest(), "layer": 16, "source": f"builtin:{t}"} for t in TRAITS
+        },
+        "inputs": [{"path": "data/train.jsonl", "sha256": "ab" * 32}],
+        "settings": {
+            "batch_size": 8,
+            "max_tokens": 512,
+            "turns": "last",
+            "traits": list(TRAITS),
+            "note": "<b>not bold</b>",
+        },
+    }
+    (folder / "summary.json").write_text(json.dumps(summary))
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    bad = [
+        {
+            "source": "data/train.jsonl",
+            "line": 10_000 + k,
+            "index": 10_000 + k,
+            "reason": "invalid_json",
+            "raw": "{<script>x",
+        }
+        for k in range(quarantine)
+    ]
+    (folder / "quarantine.jsonl").write_text("".join(json.dumps(b) + "\n" for b in bad))
+    return folder
+
+
+@pytest.fixture()
+def scan(tmp_path: Path) -> Path:
+    return make_scan(tmp_path / "scan", 60)
+
+
+def table_rows(html: str) -> list[str]:
+    return re.findall(r'<tr data-rank="\d+" data-trait="([^"]+)"', html)
+
+
+def test_report_renders_summary_table_themes_and_quarantine(scan: Path) -> None:
+    out = render_report(scan)
+    assert out == scan / "report.html"
+    html = out.read_text(encoding="utf-8")
+    flagged = pq.read_table(scan / "scores.parquet", columns=[f"{t}_flagged" for t in TRAITS])
+    expected = {t: int(pc.sum(flagged.column(f"{t}_flagged")).as_py()) for t in TRAITS}
+    assert all(expected.values())
+    rows = table_rows(html)
+    assert {t: rows.count(t) for t in TRAITS} == expected
+    for t in TRAITS:
+        assert f'aria-label="Histogram of {t} scores over 61 samples"' in html
+    assert html.count('<line class="thr"') == 3
+    assert html.count('<article class="card theme">') >= 2
+    assert "invalid_json" in html and "train.jsonl:10000" in html
+    assert "Qwen/Qwen2.5-7B-Instruct" in html and "How to read this" in html
+
+
+def test_table_is_ranked_by_score_and_limited_to_top_n(scan: Path, tmp_path: Path) -> None:
+    html = render_report(scan, tmp_path / "top.html", top_n=4).read_text(encoding="utf-8")
+    assert sorted(table_rows(html)) == sorted(TRAITS * 4)
+    scores = [float(s) for s in re.findall(r'<tr data-rank="\d+" data-trait="[^"]+" data-score="([^"]+)"', html)]
+    assert scores == sorted(scores, reverse=True)
+
+
+def test_sample_text_is_escaped(scan: Path) -> None:
+    html = render_report(scan).read_text(encoding="utf-8")
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "&lt;img src=x onerror=alert(1)&gt;" in html
+    assert "<script>alert(1)" not in html and "<img src=x" not in html and "<svg onload" not in html
+    assert "<b>not bold</b>" not in html and "{<script>x" not in html
+    assert html.count("<script") == 1  # only the report's own script
+
+
+def test_csp_meta_present_and_script_hash_matches(scan: Path) -> None:
+    html = render_report(scan).read_text(encoding="utf-8")
+    csp = re.search(r'<meta http-equiv="Content-Security-Policy" content="([^"]+)">', html)
+    assert csp and "default-src 'none'" in csp.group(1)
+    script = re.search(r"<script>(.*?)</script>", html, re.DOTALL).group(1)
+    digest = base64.b64encode(hashlib.sha256(script.encode()).digest()).decode()
+    assert f"script-src 'sha256-{digest}'" in csp.group(1)
+
+
+def test_no_external_resources(scan: Path) -> None:
+    html = render_report(scan).read_text(encoding="utf-8")
+    assert not re.search(r"""(?:src|href|action)\s*=\s*["']?\s*(?:[a-z]+:)?//""", html, re.IGNORECASE)
+    assert not re.search(r"url\(|@import", html, re.IGNORECASE)
+    assert all(h.startswith("#") for h in re.findall(r'href="([^"]*)"', html))
+
+
+def test_large_scan_report_stays_small(tmp_path: Path) -> None:
+    folder = make_scan(tmp_path / "big", 20_000, seed=1)
+    html = render_report(folder).read_text(encoding="utf-8")
+    assert len(html.encode()) < 10 * 1024 * 1024
+    assert len(table_rows(html)) == 3 * 200
+
+
+def test_no_flags_no_quarantine(tmp_path: Path) -> None:
+    folder = make_scan(tmp_path / "clean", 30, flag=False, xss=False, quarantine=0)
+    (folder / "quarantine.jsonl").unlink()
+    html = render_report(folder).read_text(encoding="utf-8")
+    assert table_rows(html) == []
+    assert "No samples are flagged" in html and "No records were quarantined" in html
+
+
+def test_output_is_written_atomically_where_asked(scan: Path, tmp_path: Path) -> None:
+    target = tmp_path / "nested" / "r.html"
+    assert render_report(scan, target) == target
+    assert [p.name for p in target.parent.iterdir()] == ["r.html"]
+    assert not (scan / "report.html").exists()
+
+
+def test_missing_scores_is_an_audit_error(scan: Path) -> None:
+    (scan / "scores.parquet").unlink()
+    with pytest.raises(AuditError, match=r"scores\.parquet"):
+        render_report(scan)
+
+
+@pytest.mark.parametrize("threshold", [1.0, 0.37, 4.0])
+def test_histogram_bins_split_exactly_at_the_threshold(threshold: float) -> None:
+    scores = np.random.default_rng(0).normal(0.3, 0.6, 5000)
+    scores[:3] = [25.0, -9.0, np.nan]  # outliers land in the end bins, NaN is left out
+    hist = _histogram(scores, threshold)
+    bars = hist["bars"]
+    assert len(bars) == HIST_BINS and hist["n"] == 4999
+    assert sum(b["count"] for b in bars) == 4999
+    assert sum(b["count"] for b in bars if b["over"]) == int(np.sum(scores >= threshold))
+    assert bars[-1]["title"].endswith("or more") and bars[0]["title"].endswith("or less")
+    assert hist["left"] <= hist["threshold_x"] <= hist["right"]
+
+
+def test_templates_dir_finds_the_template() -> None:
+    assert (templates_dir() / "report.html.j2").is_file()
