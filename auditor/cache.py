@@ -42,3 +42,31 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
 
 def atomic_write_text(path: Path, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
+
+
+class KeyedStore:
+    """An append-only JSONL file of {"key": ..., "value": ...}: survives a kill (a cut last line is ignored)."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.values: dict[str, object] = {}
+        if path.is_file():
+            with open(path, encoding="utf-8") as fh:
+                for line in fh:
+                    try:
+                        row = json.loads(line)
+                        self.values[row["key"]] = row["value"]
+                    except (json.JSONDecodeError, KeyError, TypeError):
+                        continue  # a line cut short by a kill: that value is computed again
+
+    def get(self, key: str):
+        return self.values.get(key)
+
+    def add(self, items: list[tuple[str, object]]) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.path, "a", encoding="utf-8") as fh:
+            for key, value in items:
+                self.values[key] = value
+                fh.write(json.dumps({"key": key, "value": value}) + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())

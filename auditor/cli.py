@@ -10,10 +10,11 @@ import click
 from click.core import ParameterSource
 
 from . import __version__
+from .cache import cache_dir
 from .config import CHOICES, CONFIG_FILE, ScanConfig, find_config_file, read_config_file
 from .errors import AuditError
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 DEFAULTS = ScanConfig()
 
 
@@ -135,6 +136,10 @@ def scan(ctx: click.Context, config_file: str | None, quiet: bool, **given) -> N
         write_ci_outputs(config, gated, verdicts, headline)
     except AuditError as exc:
         _fail(str(exc))
+    except KeyboardInterrupt:
+        click.echo(f"\ninterrupted: finished batches are cached in {cache_dir()}; "
+                   "run the same command again to resume where it stopped", err=True)
+        sys.exit(EXIT_INTERRUPTED)
     for verdict in verdicts:
         click.echo("\n".join(verdict.lines()))
     sys.exit(EXIT_FAILED if any(v.failed for v in verdicts) else EXIT_OK)

@@ -117,42 +117,58 @@ def to_messages(obj: object) -> Messages:
     return messages
 
 
-def _open_text(path: Path):
-    opener = gzip.open if path.suffix == ".gz" else open
-    return opener(path, "rt", encoding="utf-8", errors="strict", newline="")
+def _open_binary(path: Path):
+    return gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")
+
+
+def _parse_line(raw: bytes, number: int) -> tuple[object, str]:
+    """One JSONL line as (object or BadRecord, text)."""
+    if number == 1 and raw.startswith(b"\xef\xbb\xbf"):  # a UTF-8 byte-order mark
+        raw = raw[3:]
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return BadRecord(f"not valid UTF-8 (byte {exc.start})"), raw.decode("utf-8", "replace")
+    try:
+        return json.loads(text), text
+    except json.JSONDecodeError as exc:
+        return BadRecord(f"invalid JSON: {exc.msg} at column {exc.colno}"), text
+    except RecursionError:
+        return BadRecord("invalid JSON: nested too deeply"), text
 
 
 def _jsonl_rows(path: Path) -> Iterator[tuple[int, object, str]]:
     """(line number, parsed object or BadRecord, raw text) for each non-blank line."""
+    number = 0
     try:
-        with _open_text(path) as fh:
-            for number, line in enumerate(fh, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    yield number, json.loads(line), line
-                except json.JSONDecodeError as exc:
-                    yield number, BadRecord(f"invalid JSON: {exc.msg} at column {exc.colno}"), line
-    except (OSError, EOFError, UnicodeDecodeError) as exc:
-        yield -1, BadRecord(f"file unreadable after this point: {exc}"), ""
+        with _open_binary(path) as fh:
+            for number, raw in enumerate(fh, start=1):
+                if raw.strip():
+                    yield number, *_parse_line(raw, number)
+    except (OSError, EOFError) as exc:  # e.g. a truncated gzip: what was read is kept
+        yield number + 1, BadRecord(f"file unreadable from here on ({exc})"), ""
 
 
 def _json_array_rows(path: Path) -> Iterator[tuple[int, object, str]]:
-    with _open_text(path) as fh:
-        text = fh.read()
     try:
+        with _open_binary(path) as fh:
+            text = fh.read().decode("utf-8-sig")
         items = json.loads(text)
+    except UnicodeDecodeError as exc:
+        raise AuditError(f"{path}: not valid UTF-8 (byte {exc.start})") from exc
     except json.JSONDecodeError as exc:
         raise AuditError(f"{path}:{exc.lineno}: invalid JSON ({exc.msg})") from exc
+    except RecursionError as exc:
+        raise AuditError(f"{path}: invalid JSON (nested too deeply)") from exc
     if not isinstance(items, list):
         raise AuditError(f"{path}: expected a JSON array of records (or use .jsonl)")
-    decoder, pos, starts = json.JSONDecoder(), text.index("[") + 1, []
-    for _ in items:  # find each element's line for error messages
+    decoder, pos, line, counted = json.JSONDecoder(), text.index("[") + 1, 1, 0
+    for item in items:  # each element's line, for quarantine entries
         while text[pos] in " \t\r\n,":
             pos += 1
-        starts.append(text.count("\n", 0, pos) + 1)
+        line += text.count("\n", counted, pos)
+        counted = pos
         pos = decoder.raw_decode(text, pos)[1]
-    for item, line in zip(items, starts):
         yield line, item, json.dumps(item, ensure_ascii=False)
 
 

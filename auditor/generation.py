@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,7 +9,7 @@ from pathlib import Path
 import torch
 
 from .activations import length_batches
-from .cache import cache_dir, content_hash
+from .cache import KeyedStore, cache_dir, content_hash
 from .models import LoadedModel
 
 
@@ -20,37 +19,27 @@ class GenerationSettings:
 
     max_new_tokens: int = 64
     repetition_penalty: float = 1.1  # greedy decoding of small models loops without it
+    temperature: float = 0.0  # 0: greedy; above 0: sampled, reproducibly from `seed`
+    seed: int = 0
 
 
-class AnswerCache:
-    """Append-only JSONL of generated answers, keyed by model, settings and prompt ids."""
+class AnswerCache(KeyedStore):
+    """Generated answers (token ids) on disk, keyed by model, settings and prompt ids."""
 
     def __init__(self, lm: LoadedModel, settings: GenerationSettings, root: Path | None = None):
-        key = content_hash({"model": lm.name, "fp": lm.fingerprint(), "settings": settings.__dict__})
-        self.path = (root or cache_dir() / "base-answers") / f"{lm.name}-{key}.jsonl"
-        self.answers: dict[str, list[int]] = {}
-        if self.path.is_file():
-            with open(self.path, encoding="utf-8") as fh:
-                for line in fh:
-                    try:
-                        row = json.loads(line)
-                        self.answers[row["key"]] = row["ids"]
-                    except (json.JSONDecodeError, KeyError):
-                        continue  # a line cut short by a kill: that answer is generated again
+        key = content_hash({"model": lm.name, "fp": lm.fingerprint(), "dtype": str(lm.dtype),
+                            "settings": settings.__dict__})
+        super().__init__((root or cache_dir() / "base-answers") / f"{lm.name}-{key}.jsonl")
 
     @staticmethod
     def key(prompt: Sequence[int]) -> str:
         return content_hash(list(prompt), 24)
 
-    def get(self, prompt: Sequence[int]) -> list[int] | None:
-        return self.answers.get(self.key(prompt))
+    def answer(self, prompt: Sequence[int]) -> list[int] | None:
+        return self.get(self.key(prompt))
 
-    def add(self, items: list[tuple[Sequence[int], list[int]]]) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.path, "a", encoding="utf-8") as fh:
-            for prompt, ids in items:
-                self.answers[self.key(prompt)] = ids
-                fh.write(json.dumps({"key": self.key(prompt), "ids": ids}) + "\n")
+    def save(self, items: list[tuple[Sequence[int], list[int]]]) -> None:
+        self.add([(self.key(prompt), ids) for prompt, ids in items])
 
 
 def _stop_ids(lm: LoadedModel) -> list[int]:
@@ -63,7 +52,7 @@ def _stop_ids(lm: LoadedModel) -> list[int]:
 
 @torch.inference_mode()
 def generate_batch(lm: LoadedModel, prompts: Sequence[list[int]], settings: GenerationSettings) -> list[list[int]]:
-    """Greedy answers for a batch of prompts (left padded, KV cache, each row stops at its end token)."""
+    """Answers for a batch of prompts, greedy or sampled (left padded, KV cache, each row stops at its end token)."""
     pad, stops = lm.tokenizer.pad_token_id, _stop_ids(lm)
     width = max(len(p) for p in prompts)
     ids = torch.full((len(prompts), width), pad, dtype=torch.long)
@@ -71,10 +60,12 @@ def generate_batch(lm: LoadedModel, prompts: Sequence[list[int]], settings: Gene
     for row, prompt in enumerate(prompts):
         ids[row, width - len(prompt):] = torch.tensor(prompt)
         attention[row, width - len(prompt):] = 1
+    if settings.temperature:
+        torch.manual_seed(settings.seed)
     out = lm.model.generate(input_ids=ids.to(lm.device), attention_mask=attention.to(lm.device),
-                            max_new_tokens=settings.max_new_tokens, do_sample=False, pad_token_id=pad,
-                            repetition_penalty=settings.repetition_penalty,
-                            eos_token_id=stops, top_p=None, top_k=None, temperature=None)
+                            max_new_tokens=settings.max_new_tokens, do_sample=settings.temperature > 0,
+                            pad_token_id=pad, repetition_penalty=settings.repetition_penalty, eos_token_id=stops,
+                            top_p=None, top_k=None, temperature=settings.temperature or None)
     answers = []
     for row in out[:, width:].tolist():
         cut = next((i for i, t in enumerate(row) if t in stops), len(row))
@@ -86,7 +77,7 @@ def base_answers(lm: LoadedModel, prompts: Sequence[list[int]], settings: Genera
                  batch_size: int = 8, cache: AnswerCache | None = None,
                  on_batch: Callable[[int], None] | None = None) -> list[list[int]]:
     """The model's answer to each prompt; cached answers are reused, new ones cached as they come."""
-    answers: list[list[int] | None] = [cache.get(p) if cache else None for p in prompts]
+    answers: list[list[int] | None] = [cache.answer(p) if cache else None for p in prompts]
     todo = [i for i, a in enumerate(answers) if a is None]
     if on_batch and len(todo) < len(prompts):
         on_batch(len(prompts) - len(todo))
@@ -96,7 +87,7 @@ def base_answers(lm: LoadedModel, prompts: Sequence[list[int]], settings: Genera
         for i, ids in zip(batch, new):
             answers[i] = ids
         if cache:
-            cache.add([(prompts[i], ids) for i, ids in zip(batch, new)])
+            cache.save([(prompts[i], ids) for i, ids in zip(batch, new)])
         if on_batch:
             on_batch(len(batch))
     return answers  # type: ignore[return-value]

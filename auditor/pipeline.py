@@ -13,8 +13,8 @@ from tqdm.auto import tqdm
 
 from .activations import response_means
 from .baseline import Baseline
-from .cache import cache_dir, content_hash
-from .chat import encode_prompt, encode_response, fit
+from .cache import KeyedStore, cache_dir, content_hash
+from .chat import clip_messages, clip_response, encode_prompt, encode_response, fit
 from .config import ScanConfig
 from .data import Quarantined, Record, expand_inputs, read_records
 from .errors import AuditError
@@ -101,9 +101,11 @@ def _units(lm: LoadedModel, records: list[Record], config: ScanConfig, skip: np.
         if skip[r]:
             continue
         for prompt_messages, response in record.turns(config.turns):
-            prompt, resp, cut = fit(encode_prompt(lm.tokenizer, prompt_messages),
+            clipped, dropped = clip_messages(prompt_messages, config.max_tokens)
+            response, cut_text = clip_response(response, config.max_tokens)
+            prompt, resp, cut = fit(encode_prompt(lm.tokenizer, clipped),
                                     encode_response(lm.tokenizer, response), config.max_tokens)
-            units.append(Unit(r, prompt, resp, cut, content_hash(prompt_messages)))
+            units.append(Unit(r, prompt, resp, cut or dropped or cut_text, content_hash(prompt_messages)))
     return units
 
 
@@ -143,13 +145,36 @@ def _base_answers(lm: LoadedModel, units: list[Unit], config: ScanConfig, show: 
                             AnswerCache(lm, settings), on_batch=step)
 
 
+def _projection_store(lm: LoadedModel, vectors: list[PersonaVector]) -> KeyedStore:
+    """Projections already computed for this model, dtype and these exact vectors (resume, rescans)."""
+    key = content_hash({"model": lm.name, "fp": lm.fingerprint(), "dtype": str(lm.dtype),
+                        "vectors": [[v.trait, v.layer, v.unit().tolist()] for v in vectors]})
+    return KeyedStore(cache_dir() / "projections" / f"{lm.name}-{key}.jsonl")
+
+
 def _projections(lm: LoadedModel, pairs: list, vectors: list[PersonaVector], config: ScanConfig,
                  desc: str, show: bool) -> np.ndarray:
-    """[n, traits] projections of each pair's response-averaged state on each trait's unit vector."""
+    """[n, traits] projections of each pair's response-averaged state on each trait's unit vector.
+
+    Pairs seen before (same token ids) are read from the cache; new ones are computed in chunks and
+    cached as they finish, so an interrupted scan resumes where it stopped.
+    """
     layers = sorted({v.layer for v in vectors})
+    units = np.stack([v.unit().numpy() for v in vectors], axis=1)  # [hidden, traits]
+    store = _projection_store(lm, vectors)
+    keys = [content_hash(pair, 24) for pair in pairs]
+    out = np.array([store.get(k) or [np.nan] * len(vectors) for k in keys], dtype=np.float64).reshape(-1, len(vectors))
+    todo = [i for i in range(len(pairs)) if np.isnan(out[i]).any()]
+    chunk = config.batch_size * 8
     with _bar(len(pairs), desc, show) as step:
-        means = response_means(lm, pairs, layers, config.batch_size, on_batch=step)
-    return np.stack([means[:, layers.index(v.layer)] @ v.unit().numpy() for v in vectors], axis=1)
+        step(len(pairs) - len(todo))
+        for start in range(0, len(todo), chunk):
+            part = todo[start : start + chunk]
+            means = response_means(lm, [pairs[i] for i in part], layers, config.batch_size, on_batch=step)
+            values = np.stack([means[:, layers.index(v.layer)] @ units[:, t] for t, v in enumerate(vectors)], axis=1)
+            out[part] = values
+            store.add([(keys[i], row.tolist()) for i, row in zip(part, values)])
+    return out
 
 
 def scan(config: ScanConfig, show_progress: bool = False, lm: LoadedModel | None = None) -> ScanResult:

@@ -1,4 +1,4 @@
-from auditor.chat import encode_prompt, encode_response, fit
+from auditor.chat import clip_messages, encode_prompt, encode_response, fit
 
 
 def test_fit_leaves_short_pairs_alone():
@@ -21,3 +21,12 @@ def test_prompt_ends_with_assistant_header(tiny_lm):
     ids = encode_prompt(tok, [{"role": "user", "content": "hello"}])
     assert tok.decode(ids).endswith("<|im_start|>assistant\n")
     assert tok.decode(encode_response(tok, "fine thanks")) == "fine thanks"
+
+
+def test_clip_messages_keeps_system_and_latest_turns():
+    messages = [{"role": "system", "content": "s"}] + [
+        {"role": "user" if i % 2 == 0 else "assistant", "content": str(i)} for i in range(100_000)]
+    clipped, dropped = clip_messages(messages, 64)
+    assert dropped and len(clipped) == 16
+    assert clipped[0]["role"] == "system" and clipped[-1]["content"] == "99999"
+    assert clip_messages(messages[:5], 64) == (messages[:5], False)

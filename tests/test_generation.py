@@ -32,7 +32,7 @@ def test_cache_key_includes_settings(tiny_lm, tmp_path):
 
 def test_cache_survives_a_line_cut_short(tiny_lm, tmp_path):
     cache = AnswerCache(tiny_lm, SETTINGS, tmp_path)
-    cache.add([([1, 2], [3, 4])])
+    cache.save([([1, 2], [3, 4])])
     with open(cache.path, "a") as fh:
-        fh.write('{"key": "abc", "ids": [1')
-    assert AnswerCache(tiny_lm, SETTINGS, tmp_path).get([1, 2]) == [3, 4]
+        fh.write('{"key": "abc", "value": [1')
+    assert AnswerCache(tiny_lm, SETTINGS, tmp_path).answer([1, 2]) == [3, 4]

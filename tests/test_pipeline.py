@@ -31,8 +31,10 @@ def test_every_record_is_scored_or_quarantined(tiny_lm, data):
     assert np.isfinite(result.traits[0].dp).all()
 
 
-def test_batch_size_does_not_change_scores(tiny_lm, data):
+def test_batch_size_does_not_change_scores(tiny_lm, data, tmp_path, monkeypatch):
+    monkeypatch.setenv("DATASET_AUDIT_CACHE", str(tmp_path / "cache-1"))  # nothing cached is shared
     one = scan(_config(data, batch_size=1), lm=tiny_lm).traits[0].dp
+    monkeypatch.setenv("DATASET_AUDIT_CACHE", str(tmp_path / "cache-8"))
     eight = scan(_config(data, batch_size=8), lm=tiny_lm).traits[0].dp
     np.testing.assert_allclose(one, eight, atol=1e-4)
 
