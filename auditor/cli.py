@@ -225,3 +225,187 @@ def report(scan_dir: str, output: str | None, top: int) -> None:
     except AuditError as exc:
         _fail(str(exc))
     click.echo(f"report -> {path}", err=True)
+
+
+@main.command()
+@click.argument("trait_name", metavar="TRAIT")
+@click.option("--model", default=DEFAULTS.model, show_default=True,
+              help="'default' (embedded SmolLM2-135M-Instruct), a local HF model folder, or a hub id.")
+@click.option("--judge", "judge_spec", default="none", show_default=True, metavar="SPEC",
+              help="Who scores the answers 0-100 for the trait and for coherence: 'none' (keep every pair), "
+                   "'local:PATH' (a local HF causal LM, by the logprobs of its next token) or "
+                   "'openai-compatible:URL' (POST URL/chat/completions, top-20 logprobs of the first token).")
+@click.option("--judge-model", default="gpt-4.1-mini", show_default=True,
+              help="Model name sent to an openai-compatible judge.")
+@click.option("--api-key-env", default="OPENAI_API_KEY", show_default=True, metavar="VAR",
+              help="Environment variable holding the openai-compatible judge's API key (sent as a Bearer token "
+                   "when set; never written anywhere).")
+@click.option("--judge-concurrency", default=8, show_default=True, type=click.IntRange(1),
+              help="Requests to an openai-compatible judge in flight at once.")
+@click.option("--samples-per-question", default=1, show_default=True, type=click.IntRange(1),
+              help="Answers per question and system prompt (the paper: 10, at --temperature 1).")
+@click.option("--temperature", default=0.0, show_default=True, type=click.FloatRange(0),
+              help="0: greedy answers (one sample); above 0: sampled, reproducibly.")
+@click.option("--max-new-tokens", default=48, show_default=True, type=click.IntRange(1),
+              help="Length of each generated answer.")
+@click.option("--trait-threshold", default=50.0, show_default=True, type=click.FloatRange(0, 100),
+              help="Keep a pair if the judge's trait score is at least this for the pos answer and under it "
+                   "for the neg answer.")
+@click.option("--coherence-threshold", default=50.0, show_default=True, type=click.FloatRange(0, 100),
+              help="... and both answers' coherence scores are at least this.")
+@click.option("--with-examples", is_flag=True,
+              help="Also average in the trait's authored (trait, neutral) answers, when it has them.")
+@click.option("--from-examples", is_flag=True,
+              help="Use only the trait's authored answers: no generation, no judge (how the shipped vectors "
+                   "are built).")
+@click.option("--layer", type=click.IntRange(0), help="Use this layer instead of the best held-out separation.")
+@click.option("--out", type=click.Path(dir_okay=False), metavar="FILE",
+              help="Vector file to write [default: ./TRAIT.MODEL.safetensors]. The prompt-token variants go "
+                   "beside it (FILE_STEM.prompt_avg/.prompt_last.safetensors), the report to FILE_STEM.html.")
+@click.option("--report/--no-report", default=True, show_default=True, help="Write the HTML extraction report.")
+@click.option("--batch-size", default=16, show_default=True, type=click.IntRange(1),
+              help="Sequences per generation batch and forward pass.")
+@click.option("--device", type=click.Choice(CHOICES["device"]), default=DEFAULTS.device, show_default=True,
+              help="Where to run the model (and a local judge); auto: cuda, then mps, then cpu.")
+@click.option("--dtype", type=click.Choice(CHOICES["dtype"]), default=DEFAULTS.dtype, show_default=True,
+              help="auto: float32 on CPU, bfloat16 on GPU.")
+@click.option("--trust-remote-code/--no-trust-remote-code", default=False,
+              help="Allow custom model code from the model folder/hub.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
+def extract(trait_name: str, model: str, judge_spec: str, judge_model: str, api_key_env: str,
+            judge_concurrency: int, samples_per_question: int, temperature: float, max_new_tokens: int,
+            trait_threshold: float, coherence_threshold: float, with_examples: bool, from_examples: bool,
+            layer: int | None, out: str | None, report: bool, batch_size: int, device: str, dtype: str,
+            trust_remote_code: bool, quiet: bool) -> None:
+    """Extract the persona vector of TRAIT (a built-in or user trait name, or a trait JSON file) for a
+    model, and write it with a per-layer summary and an HTML report.
+
+    The model answers every extraction question under each pos and neg system prompt; a judge
+    keeps the pairs whose pos answer shows the trait and neg answer does not (both coherent);
+    the vector is the difference of mean activations over the answer tokens at every layer.
+    The layer is chosen by separation on held-out answers to the evaluation questions.
+    Answers and judgements are cached: an interrupted run resumes where it stopped.
+
+    Use the vector with `dataset-audit scan --traits TRAIT --vectors FILE`.
+    """
+    from rich.console import Console
+
+    from .contrastive import ExtractSettings, extract_from_description, save_vectors, stage
+    from .extract import extract_from_examples
+    from .extract_report import chosen_line, layer_table, render_extraction_report
+    from .judges import JudgeOptions, make_judge
+    from .models import load_model
+    from .traits import load_trait
+
+    settings = ExtractSettings(samples_per_question, max_new_tokens, temperature, batch_size, trait_threshold,
+                               coherence_threshold, with_examples, layer)
+    try:
+        trait = load_trait(trait_name)
+        if from_examples and (judge_spec != "none" or with_examples):
+            raise AuditError("--from-examples uses only the authored answers: drop --judge and --with-examples")
+        if samples_per_question > 1 and not temperature:
+            raise AuditError("--samples-per-question above 1 needs --temperature above 0 (greedy answers repeat)")
+        judge = make_judge(judge_spec, JudgeOptions(judge_model, api_key_env, judge_concurrency, device, dtype))
+        lm = load_model(model, device, dtype, trust_remote_code)
+        if layer is not None and layer > lm.num_layers:
+            raise AuditError(f"--layer {layer}: {lm.name} has layers 0 to {lm.num_layers}")
+        if from_examples:
+            with stage("activations", 2 * len(trait.examples), not quiet) as step:
+                vectors = {"response_avg": extract_from_examples(lm, trait, batch_size, layer, step)}
+            pairs, judged = [], "none (authored answers)"
+        else:
+            result = extract_from_description(lm, trait, settings, judge, show_progress=not quiet)
+            vectors, pairs, judged = result.vectors, result.pairs, result.judge
+        path = Path(out or f"{trait.name}.{lm.name}.safetensors")
+        written = save_vectors(vectors, path)
+        if report:
+            shown = {"model": lm.name, "route": "authored answers" if from_examples else "generated answers",
+                     **({} if from_examples else {k: v for k, v in settings.__dict__.items() if v is not None})}
+            written.append(render_extraction_report(path.with_suffix(".html"), trait, vectors, pairs, judged, shown))
+    except AuditError as exc:
+        _fail(str(exc))
+    except KeyboardInterrupt:
+        click.echo(f"\ninterrupted: answers and judgements so far are cached in {cache_dir()}; "
+                   "run the same command again to resume", err=True)
+        sys.exit(EXIT_INTERRUPTED)
+    console = Console()
+    console.print(layer_table(vectors))
+    console.print(chosen_line(vectors["response_avg"]))
+    if pairs:
+        kept = sum(p.kept for p in pairs)
+        click.echo(f"{kept} of {len(pairs)} pairs kept"
+                   + (" (--judge none: every pair is kept)" if judge is None else f" by {judged}"), err=True)
+    click.echo(f"-> {', '.join(map(str, written))}", err=True)
+
+
+@main.group()
+def traits() -> None:
+    """Trait definitions: the built-in ones, and user traits in CACHE/traits/NAME.json (see `traits new`)."""
+
+
+@traits.command("list")
+def traits_list() -> None:
+    """List built-in and user traits with their artifact counts and whether they are complete."""
+    from rich.console import Console
+
+    from .traits.console import traits_table
+
+    Console().print(traits_table())
+
+
+@traits.command("show")
+@click.argument("name", metavar="TRAIT")
+@click.option("--json", "as_json", is_flag=True, help="Print the trait file's JSON instead.")
+def traits_show(name: str, as_json: bool) -> None:
+    """Print the artifacts of TRAIT (a trait name or a trait JSON file)."""
+    import json
+
+    from rich.console import Console
+
+    from .traits import load_trait
+    from .traits.console import print_trait
+
+    try:
+        trait = load_trait(name)
+    except AuditError as exc:
+        _fail(str(exc))
+    if as_json:
+        click.echo(json.dumps(trait.to_json(), indent=2, ensure_ascii=False))
+    else:
+        print_trait(trait, Console())
+
+
+@traits.command("new")
+@click.argument("name", metavar="NAME")
+@click.option("--description", required=True, help="What the trait is, in a sentence or two.")
+@click.option("--llm", "llm_url", required=True, metavar="URL",
+              help="OpenAI-compatible endpoint that writes the artifacts (POST URL/chat/completions), "
+                   "e.g. https://api.openai.com/v1 or http://127.0.0.1:8000/v1.")
+@click.option("--llm-model", default="gpt-4.1", show_default=True, help="Model name sent to the endpoint.")
+@click.option("--api-key-env", default="OPENAI_API_KEY", show_default=True, metavar="VAR",
+              help="Environment variable holding the API key (sent as a Bearer token when set; never written).")
+@click.option("--out", type=click.Path(dir_okay=False), metavar="FILE",
+              help="Where to write the trait [default: CACHE/traits/NAME.json, found by name afterwards].")
+@click.option("--force", is_flag=True, help="Overwrite an existing trait file.")
+def traits_new(name: str, description: str, llm_url: str, llm_model: str, api_key_env: str, out: str | None,
+               force: bool) -> None:
+    """Create trait NAME from a description: an LLM writes 5 pos/neg system-prompt pairs, 20 extraction
+    and 20 evaluation questions and a judge rubric, which are validated (counts, distinct questions,
+    placeholders; the LLM is asked to fix problems up to 3 times) and written as a trait file.
+
+    Then: `dataset-audit extract NAME`.
+    """
+    from .chat_endpoint import ChatEndpoint
+    from .traits import check_name, user_traits_dir
+    from .traits.generate import generate_trait
+
+    try:
+        path = Path(out) if out else user_traits_dir() / f"{check_name(name)}.json"
+        if path.exists() and not force:
+            raise AuditError(f"{path} exists; use --force to overwrite it")
+        trait = generate_trait(name, description, ChatEndpoint(llm_url, llm_model, api_key_env))
+        trait.save(path)
+    except AuditError as exc:
+        _fail(str(exc))
+    click.echo(f"trait {name}: {len(trait.instructions)} instruction pairs, "
+               f"{sum(map(len, trait.questions.values()))} questions -> {path}", err=True)

@@ -14,13 +14,14 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from tqdm.auto import tqdm
 
 from .activations import TokenPair, response_means
 from .chat import encode_prompt
-from .contrast import Contrast, authored_contrast, fit_vector
 from .errors import AuditError
+from .extract import Contrast, authored_contrast, fit_vector
 from .generation import AnswerCache, GenerationSettings, base_answers
 from .judges import COHERENCE_RUBRIC, Judge, JudgementCache, Score, judge_answers
 from .models import LoadedModel
@@ -128,7 +129,7 @@ def generate(lm: LoadedModel, pairs: list[Pair], settings: ExtractSettings,
             pair.texts = tuple(lm.tokenizer.decode(a, skip_special_tokens=True).strip() for a in pair.answers)
 
 
-def judge(pairs: list[Pair], trait: Trait, judge: Judge, cache: JudgementCache, settings: ExtractSettings,
+def judge_pairs(pairs: list[Pair], trait: Trait, judge: Judge, cache: JudgementCache, settings: ExtractSettings,
           on_done: Callable[[int], None] | None = None) -> None:
     """Score every answer for the trait and for coherence, and give each pair its verdict."""
     items = [(p.question, text) for p in pairs for text in p.texts]
@@ -161,27 +162,36 @@ def generated_contrast(lm: LoadedModel, kept: list[Pair], variant: str, batch_si
                       for split in SPLITS for side in (0, 1)))
 
 
+def save_vectors(vectors: dict[str, PersonaVector], out: Path) -> list[Path]:
+    """The main vector to `out`, each other variant beside it as STEM.VARIANT.safetensors."""
+    paths = [out if name == MAIN else out.with_name(f"{out.stem}.{name}{out.suffix}") for name in vectors]
+    for vector, path in zip(vectors.values(), paths):
+        vector.save(path)
+    return paths
+
+
 @contextmanager
-def _stage(desc: str, total: int, show: bool) -> Iterator[Callable[[int], None]]:
+def stage(desc: str, total: int, show: bool) -> Iterator[Callable[[int], None]]:
+    """A progress bar on stderr for one stage; yields its update function."""
     with tqdm(total=total, desc=desc, unit="answer", disable=not show or total == 0, file=sys.stderr) as bar:
         yield bar.update
 
 
 def extract_from_description(lm: LoadedModel, trait: Trait, settings: ExtractSettings = ExtractSettings(),
-                             judge_with: Judge | None = None, judgements: JudgementCache | None = None,
+                             judge: Judge | None = None, judgements: JudgementCache | None = None,
                              show_progress: bool = False) -> Extraction:
-    """Generate, judge (unless `judge_with` is None: every pair is kept), filter and fit (see module docstring)."""
+    """Generate, judge (unless `judge` is None: every pair is kept), filter and fit (see module docstring)."""
     problems = trait.problems(exact_counts=False)
     if problems:
         raise AuditError(f"trait {trait.name}: {'; '.join(problems)}")
     if settings.with_examples and not trait.examples:
         raise AuditError(f"--with-examples: trait {trait.name} has no authored examples")
     pairs = contrast_pairs(lm, trait, settings.samples_per_question)
-    with _stage("generating answers", 2 * len(pairs), show_progress) as step:
+    with stage("generating answers", 2 * len(pairs), show_progress) as step:
         generate(lm, pairs, settings, step)
-    if judge_with is not None:
-        with _stage("judging answers", 4 * len(pairs), show_progress) as step:
-            judge(pairs, trait, judge_with, judgements or JudgementCache(), settings, step)
+    if judge is not None:
+        with stage("judging answers", 4 * len(pairs), show_progress) as step:
+            judge_pairs(pairs, trait, judge, judgements or JudgementCache(), settings, step)
     kept = [p for p in pairs if p.kept]
     counts = {split: sum(p.split == split for p in kept) for split in SPLITS}
     if counts["extract"] < 1 or counts["eval"] < 2:
@@ -189,9 +199,9 @@ def extract_from_description(lm: LoadedModel, trait: Trait, settings: ExtractSet
         raise AuditError(f"trait {trait.name}: only {counts['extract']} extraction and {counts['eval']} held-out "
                          f"pairs passed the judge (most dropped: {', '.join(f'{r} ({n})' for r, n in reasons)}); "
                          "lower --trait-threshold, add --samples-per-question, or use a stronger model")
-    authored = 2 * len(trait.examples) if settings.with_examples else 0
+    authored = len(trait.examples) if settings.with_examples else 0
     vectors = {}
-    with _stage("activations", 2 * len(kept) * len(VARIANTS) + authored, show_progress) as step:
+    with stage("activations", 2 * (len(kept) * len(VARIANTS) + authored), show_progress) as step:
         for variant in VARIANTS:
             contrast = generated_contrast(lm, kept, variant, settings.batch_size, step)
             method = f"{variant}_diff/generated"
@@ -199,5 +209,4 @@ def extract_from_description(lm: LoadedModel, trait: Trait, settings: ExtractSet
                 contrast = contrast + authored_contrast(lm, trait, settings.batch_size, step)
                 method += "+authored"
             vectors[variant] = fit_vector(lm, trait.name, contrast, method, settings.layer)
-    return Extraction(vectors, pairs, judge_with.name if judge_with else "none", settings, len(trait.examples)
-                      if settings.with_examples else 0)
+    return Extraction(vectors, pairs, judge.name if judge else "none", settings, authored)

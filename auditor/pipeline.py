@@ -9,6 +9,7 @@ from pathlib import Path
 
 
 import numpy as np
+import torch
 from tqdm.auto import tqdm
 
 from .activations import response_means
@@ -51,6 +52,16 @@ class ScanResult:
     device: str
     dtype: str
     reused: np.ndarray  # records whose scores were copied from --baseline, not computed
+
+
+@contextmanager
+def _oom_hint(batch_size: int) -> Iterator[None]:
+    """Out of accelerator memory becomes a usage error that says which batch size to try."""
+    try:
+        yield
+    except torch.OutOfMemoryError as exc:
+        raise AuditError(f"out of GPU memory at --batch-size {batch_size}; "
+                         f"try --batch-size {max(batch_size // 2, 1)} or a smaller --max-tokens") from exc
 
 
 @contextmanager
@@ -197,12 +208,14 @@ def scan(config: ScanConfig, show_progress: bool = False, lm: LoadedModel | None
         quarantined += missing
     reused = baseline.reused(records) if baseline else np.zeros(len(records), dtype=bool)
     units = _units(lm, records, config, skip=reused)
-    answers = _base_answers(lm, units, config, show_progress, given)
-    sample = _projections(lm, [(u.prompt, u.response) for u in units], vectors, config, "scoring samples", show_progress)
-    base = None
-    if answers is not None:
-        base = _projections(lm, [(u.prompt, a) for u, a in zip(units, answers)], vectors, config,
-                            "scoring base answers", show_progress)
+    with _oom_hint(config.batch_size):
+        answers = _base_answers(lm, units, config, show_progress, given)
+        sample = _projections(lm, [(u.prompt, u.response) for u in units], vectors, config, "scoring samples",
+                              show_progress)
+        base = None
+        if answers is not None:
+            base = _projections(lm, [(u.prompt, a) for u, a in zip(units, answers)], vectors, config,
+                                "scoring base answers", show_progress)
     owner = np.array([u.record for u in units], dtype=np.int64)
     counts = np.bincount(owner, minlength=len(records)).clip(min=1)
     results = []

@@ -56,7 +56,7 @@ def render_report(scan_dir: Path, output: Path | None = None, top_n: int = 200) 
         raise AuditError(f"top_n must be 0 or more, not {top_n}")
     scan_dir = Path(scan_dir)
     output = Path(output) if output else scan_dir / "report.html"
-    html = _environment().get_template(TEMPLATE).render(**_context(scan_dir, top_n))
+    html = template_environment().get_template(TEMPLATE).render(**_context(scan_dir, top_n))
     output.parent.mkdir(parents=True, exist_ok=True)
     tmp = output.with_name(f".{output.name}.{os.getpid()}.tmp")
     try:
@@ -68,7 +68,8 @@ def render_report(scan_dir: Path, output: Path | None = None, top_n: int = 200) 
     return output
 
 
-def _environment() -> Environment:
+def template_environment() -> Environment:
+    """The report templates' Jinja environment: autoescape on, undefined names are errors."""
     env = Environment(
         loader=FileSystemLoader(templates_dir()),
         autoescape=True,

@@ -5,12 +5,15 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
+import platform
 from collections import Counter
 from dataclasses import asdict
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+import torch
+import transformers
 
 from . import __version__
 from .cache import atomic_write_bytes, atomic_write_text, file_sha256
@@ -58,6 +61,8 @@ def manifest(result: ScanResult, config: ScanConfig) -> dict:
     """What is needed to reproduce the scan: versions, model, vector and input hashes, settings."""
     return {
         "tool_version": __version__,
+        "versions": {"python": platform.python_version(), "torch": torch.__version__,
+                     "transformers": transformers.__version__, "threads": torch.get_num_threads()},
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "model": {"name": result.model_name, "spec": config.model},
         "device": result.device, "dtype": result.dtype,

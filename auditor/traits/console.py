@@ -1,0 +1,55 @@
+"""How `dataset-audit traits list` and `traits show` print traits."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from ..errors import AuditError
+from . import SPLITS, Trait, trait_files
+
+
+def _excerpt(text: str, width: int) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= width else flat[: width - 1] + "…"
+
+
+def traits_table() -> Table:
+    """Every built-in and user trait, with its counts and whether it is complete."""
+    table = Table(title="Traits", title_justify="left")
+    for name, justify in (("name", "left"), ("source", "left"), ("pairs", "right"), ("questions", "right"),
+                          ("examples", "right"), ("status", "left"), ("description", "left")):
+        table.add_column(name, justify=justify, overflow="fold" if name == "description" else "ellipsis")
+    for name, (source, path) in trait_files().items():
+        where = source if source == "built-in" else str(path)
+        try:
+            trait = Trait.from_file(path)
+        except AuditError as exc:
+            table.add_row(name, where, "", "", "", "[red]unreadable[/]", escape(str(exc)))
+            continue
+        problems = trait.problems()
+        table.add_row(name, where, str(len(trait.instructions)),
+                      "/".join(str(len(trait.questions.get(s, []))) for s in SPLITS), str(len(trait.examples)),
+                      "[green]ok[/]" if not problems else f"[yellow]{len(problems)} problem(s)[/]",
+                      escape(_excerpt(trait.description, 80)))
+    return table
+
+
+def print_trait(trait: Trait, console: Console) -> None:
+    """A trait's artifacts, readable: description, instruction pairs, questions, rubric, problems."""
+    console.print(f"[bold]{escape(trait.name)}[/]: {escape(trait.description)}\n")
+    for i, pair in enumerate(trait.instructions, 1):
+        console.print(f"[bold]pair {i}[/]\n  [red]pos[/] {escape(pair.get('pos', ''))}\n"
+                      f"  [green]neg[/] {escape(pair.get('neg', ''))}")
+    for split in SPLITS:
+        questions = trait.questions.get(split, [])
+        console.print(f"\n[bold]{split} questions[/] ({len(questions)})")
+        for q in questions:
+            console.print(f"  - {escape(q)}")
+    console.print(f"\n[bold]judge rubric[/]\n{escape(trait.judge_rubric)}")
+    if trait.examples:
+        counts = ", ".join(f"{len(trait.examples_in(s))} {s}" for s in SPLITS)
+        console.print(f"\n[bold]authored examples[/]: {counts}")
+    for problem in trait.problems():
+        console.print(f"[yellow]problem:[/] {escape(problem)}")
