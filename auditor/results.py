@@ -64,7 +64,8 @@ def manifest(result: ScanResult, config: ScanConfig) -> dict:
         "versions": {"python": platform.python_version(), "torch": torch.__version__,
                      "transformers": transformers.__version__, "threads": torch.get_num_threads()},
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "model": {"name": result.model_name, "spec": config.model},
+        "model": {"name": result.model_name, "spec": config.model,
+                  "num_layers": int(result.vectors[0].directions.shape[0] - 1) if result.vectors else None},
         "device": result.device, "dtype": result.dtype,
         "vectors": {v.trait: {"layer": v.layer, "method": v.method, "model": v.model_name, "source": v.source,
                               "sha256": file_sha256(Path(v.source)), "calibration": asdict(v.calibration)}
