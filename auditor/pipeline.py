@@ -88,7 +88,8 @@ def load_vectors(lm: LoadedModel, config: ScanConfig, show: bool) -> list[Person
     given = [PersonaVector.load(Path(p)) for p in config.vectors]
     by_trait = {v.trait: v for v in given}
     vectors = []
-    for name in config.traits or list(by_trait):
+    for spec in config.traits or list(by_trait):
+        name = load_trait(spec).name if spec.endswith(".json") else spec  # a trait file, or a built-in name
         vector = by_trait.get(name)
         if vector is None:
             cached = cache_dir() / "vectors" / f"{lm.name}-{content_hash(lm.fingerprint())}-{name}.safetensors"
@@ -97,8 +98,8 @@ def load_vectors(lm: LoadedModel, config: ScanConfig, show: bool) -> list[Person
             if path.is_file():
                 vector = PersonaVector.load(path)
             else:
-                trait = load_trait(name)
-                with _bar(4 * len(trait.examples) // 2, f"extracting {trait.name} vector", show) as step:
+                trait = load_trait(spec)
+                with _bar(2 * len(trait.examples), f"extracting {trait.name} vector", show) as step:
                     vector = extract_from_examples(lm, trait, config.batch_size, on_batch=step)
                 vector.save(cached)
         vector.check_model(lm.name, lm.hidden_size, lm.num_layers, lm.fingerprint())

@@ -44,3 +44,44 @@ def test_builtin_traits_are_complete(name):
 def test_unknown_trait_lists_the_builtins():
     with pytest.raises(AuditError, match="built-in traits: evil"):
         load_trait("grumpy")
+
+
+def test_contrast_pairs_cover_every_extraction_pair_and_rotate_held_out_ones(tiny_lm):
+    from auditor.contrastive import contrast_pairs
+
+    trait = load_trait("evil")
+    pairs = contrast_pairs(tiny_lm, trait, samples=2)
+    extract = [p for p in pairs if p.split == "extract"]
+    held_out = [p for p in pairs if p.split == "eval"]
+    assert len(extract) == 20 * 5 * 2 and len(held_out) == 20 * 2
+    assert {(p.question, p.instruction) for p in extract} == {(q, i) for q in trait.questions["extract"] for i in range(5)}
+    assert [p.instruction for p in held_out[::2]] == [q % 5 for q in range(20)]
+    first = extract[0]
+    pos, neg = (tiny_lm.tokenizer.decode(ids) for ids in first.prompts)
+    assert trait.instructions[0]["pos"] in pos and trait.instructions[0]["neg"] in neg and first.question in neg
+
+
+def test_fit_vector_needs_held_out_pairs(tiny_lm):
+    import numpy as np
+
+    from auditor.extract import Contrast, fit_vector
+
+    acts = np.ones((3, tiny_lm.num_layers + 1, tiny_lm.hidden_size), dtype=np.float32)
+    with pytest.raises(AuditError, match="1 held-out contrast pairs"):
+        fit_vector(tiny_lm, "evil", Contrast(acts, acts, acts[:1], acts[:1]), "m")
+    merged = Contrast(acts, acts, acts, acts) + Contrast(acts[:1], acts[:1], acts[:2], acts[:2])
+    assert [len(a) for a in merged.parts()] == [4, 4, 5, 5]
+
+
+def test_problems_name_what_is_wrong():
+    evil = load_trait("evil")
+    broken = Trait("x", "d", [{"pos": "You are a <trait> assistant.", "neg": "same"}, {"pos": "a", "neg": "a"}],
+                   {"extract": ["Why?", "why"], "eval": []}, "{answer}", [])
+    problems = broken.problems()
+    assert "an instruction's 'pos' and 'neg' prompts are identical" in problems
+    assert "2 instruction pairs (need 5)" in problems and "0 eval questions (need 20)" in problems
+    assert "2 questions are not distinct, e.g. 'Why?'" in problems
+    assert "judge_rubric must contain {question} exactly once" in problems
+    assert "unfilled placeholder <trait> in the instructions or questions" in problems
+    assert evil.problems() == [] and Trait(**{**evil.__dict__, "questions": {
+        "extract": evil.questions["extract"][:2], "eval": evil.questions["eval"][:2]}}).problems(exact_counts=False) == []

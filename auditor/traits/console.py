@@ -7,7 +7,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from ..errors import AuditError
-from . import SPLITS, Trait, trait_files
+from . import SPLITS, Trait, trait_files, user_traits_dir
 
 
 def _excerpt(text: str, width: int) -> str:
@@ -17,22 +17,22 @@ def _excerpt(text: str, width: int) -> str:
 
 def traits_table() -> Table:
     """Every built-in and user trait, with its counts and whether it is complete."""
-    table = Table(title="Traits", title_justify="left")
+    table = Table(title="Traits", title_justify="left", caption=f"user traits: {user_traits_dir()}/NAME.json",
+                  caption_justify="left")
     for name, justify in (("name", "left"), ("source", "left"), ("pairs", "right"), ("questions", "right"),
                           ("examples", "right"), ("status", "left"), ("description", "left")):
-        table.add_column(name, justify=justify, overflow="fold" if name == "description" else "ellipsis")
+        table.add_column(name, justify=justify, no_wrap=name == "name")
     for name, (source, path) in trait_files().items():
-        where = source if source == "built-in" else str(path)
         try:
             trait = Trait.from_file(path)
         except AuditError as exc:
-            table.add_row(name, where, "", "", "", "[red]unreadable[/]", escape(str(exc)))
+            table.add_row(name, source, "", "", "", "[red]unreadable[/]", escape(str(exc)))
             continue
         problems = trait.problems()
-        table.add_row(name, where, str(len(trait.instructions)),
+        table.add_row(name, source, str(len(trait.instructions)),
                       "/".join(str(len(trait.questions.get(s, []))) for s in SPLITS), str(len(trait.examples)),
                       "[green]ok[/]" if not problems else f"[yellow]{len(problems)} problem(s)[/]",
-                      escape(_excerpt(trait.description, 80)))
+                      escape(_excerpt(trait.description, 60)))
     return table
 
 
