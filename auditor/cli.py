@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 from pathlib import Path
 from typing import NoReturn
@@ -39,6 +40,10 @@ def main() -> None:
     Exit codes: 0 passed, 1 a --fail-on gate failed (scan) or bad records (validate),
     2 usage or input error.
     """
+    logger = logging.getLogger("auditor")
+    if not logger.handlers:  # progress notes (e.g. the one-time model conversion) on stderr
+        logger.addHandler(logging.StreamHandler())
+        logger.setLevel(logging.INFO)
 
 
 @main.command()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 from rich.console import Console
 from rich.table import Table
@@ -27,16 +29,18 @@ def top_flagged_table(result: ScanResult, top: int = 10) -> Table:
     """The `top` highest-scoring flagged samples over all traits."""
     table = Table(title=f"Top flagged samples (of {sum(int(t.flagged.sum()) for t in result.traits)} flags)",
                   title_justify="left", expand=False)
-    for name, style in (("trait", "bold"), ("score", "magenta"), ("dP", ""), ("where", "cyan"),
-                        ("prompt", ""), ("response", "")):
-        table.add_column(name, style=style, overflow="fold" if name in ("prompt", "response") else "ellipsis",
-                         justify="right" if name in ("score", "dP") else "left")
+    table.add_column("trait", style="bold", no_wrap=True)
+    table.add_column("score", style="magenta", justify="right")
+    table.add_column("dP", justify="right")
+    table.add_column("where", style="cyan", no_wrap=True)
+    table.add_column("prompt", ratio=1, overflow="fold")
+    table.add_column("response", ratio=2, overflow="fold")
     rows = [(t.score[i], t, i) for t in result.traits for i in np.flatnonzero(t.flagged)]
     for score, t, i in sorted(rows, key=lambda row: -row[0])[:top]:
         record = result.records[i]
         prompt, response = record.turns("last")[0]
         user = next((m["content"] for m in reversed(prompt) if m["role"] == "user"), "")
-        table.add_row(t.trait, f"{score:.2f}", f"{t.dp[i]:+.2f}", f"{record.source}:{record.line}",
+        table.add_row(t.trait, f"{score:.2f}", f"{t.dp[i]:+.2f}", f"{Path(record.source).name}:{record.line}",
                       _excerpt(user, 50), _excerpt(response))
     return table
 
