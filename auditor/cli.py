@@ -257,7 +257,7 @@ def report(scan_dir: str, output: str | None, top: int) -> None:
               help="Keep a pair if the judge's trait score is at least this for the pos answer and under it "
                    "for the neg answer.")
 @click.option("--coherence-threshold", default=50.0, show_default=True, type=click.FloatRange(0, 100),
-              help="... and both answers' coherence scores are at least this.")
+              help="Keep a pair only if both answers' coherence scores are at least this.")
 @click.option("--with-examples", is_flag=True,
               help="Also average in the trait's authored (trait, neutral) answers, when it has them.")
 @click.option("--from-examples", is_flag=True,
@@ -292,18 +292,24 @@ def extract(trait_name: str, model: str, judge_spec: str, judge_model: str, api_
     Answers and judgements are cached: an interrupted run resumes where it stopped.
 
     Use the vector with `dataset-audit scan --traits TRAIT --vectors FILE`.
+
+    Exit codes: 0 written, 2 usage or input error, judge endpoint failure or too few pairs kept,
+    130 interrupted.
     """
+    from dataclasses import asdict
+
     from rich.console import Console
 
-    from .contrastive import ExtractSettings, extract_from_description, save_vectors, stage
+    from .contrastive import MAIN, ExtractSettings, extract_from_description, save_vectors, stage
     from .extract import extract_from_examples
-    from .extract_report import chosen_line, layer_table, render_extraction_report
+    from .extract_report import chosen_line, layer_table, render_extraction_report, weak_warning
     from .judges import JudgeOptions, make_judge
     from .models import load_model
     from .traits import load_trait
 
-    settings = ExtractSettings(samples_per_question, max_new_tokens, temperature, batch_size, trait_threshold,
-                               coherence_threshold, with_examples, layer)
+    settings = ExtractSettings(samples_per_question=samples_per_question, max_new_tokens=max_new_tokens,
+                               temperature=temperature, batch_size=batch_size, trait_threshold=trait_threshold,
+                               coherence_threshold=coherence_threshold, with_examples=with_examples, layer=layer)
     try:
         trait = load_trait(trait_name)
         if from_examples and (judge_spec != "none" or with_examples):
@@ -316,7 +322,7 @@ def extract(trait_name: str, model: str, judge_spec: str, judge_model: str, api_
             raise AuditError(f"--layer {layer}: {lm.name} has layers 0 to {lm.num_layers}")
         if from_examples:
             with stage("activations", 2 * len(trait.examples), not quiet) as step:
-                vectors = {"response_avg": extract_from_examples(lm, trait, batch_size, layer, step)}
+                vectors = {MAIN: extract_from_examples(lm, trait, batch_size, layer, step)}
             pairs, judged = [], "none (authored answers)"
         else:
             result = extract_from_description(lm, trait, settings, judge, show_progress=not quiet)
@@ -325,7 +331,7 @@ def extract(trait_name: str, model: str, judge_spec: str, judge_model: str, api_
         written = save_vectors(vectors, path)
         if report:
             shown = {"model": lm.name, "route": "authored answers" if from_examples else "generated answers",
-                     **({} if from_examples else {k: v for k, v in settings.__dict__.items() if v is not None})}
+                     **({} if from_examples else {k: v for k, v in asdict(settings).items() if v is not None})}
             written.append(render_extraction_report(path.with_suffix(".html"), trait, vectors, pairs, judged, shown))
     except AuditError as exc:
         _fail(str(exc))
@@ -335,7 +341,9 @@ def extract(trait_name: str, model: str, judge_spec: str, judge_model: str, api_
         sys.exit(EXIT_INTERRUPTED)
     console = Console()
     console.print(layer_table(vectors))
-    console.print(chosen_line(vectors["response_avg"]))
+    console.print(chosen_line(vectors[MAIN]))
+    if warning := weak_warning(vectors[MAIN]):
+        click.echo(warning, err=True)
     if pairs:
         kept = sum(p.kept for p in pairs)
         click.echo(f"{kept} of {len(pairs)} pairs kept"
@@ -345,7 +353,9 @@ def extract(trait_name: str, model: str, judge_spec: str, judge_model: str, api_
 
 @main.group()
 def traits() -> None:
-    """Trait definitions: the built-in ones, and user traits in CACHE/traits/NAME.json (see `traits new`)."""
+    """Trait definitions: the built-in ones, and user traits in CACHE/traits/NAME.json (written by
+    `traits new`; CACHE is $DATASET_AUDIT_CACHE, else $XDG_CACHE_HOME/dataset-audit or
+    ~/.cache/dataset-audit). Any command that takes a trait also takes a trait JSON file's path."""
 
 
 @traits.command("list")

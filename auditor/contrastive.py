@@ -72,20 +72,15 @@ class Pair:
 
 @dataclass
 class Extraction:
-    """The fitted vectors by variant, every pair with its verdict, and how they were made."""
+    """The fitted vectors by variant (the main one first), every pair with its verdict, and the judge."""
 
     vectors: dict[str, PersonaVector]
     pairs: list[Pair]
     judge: str  # the judge's name, or "none"
-    settings: ExtractSettings
-    authored_pairs: int = 0  # authored (trait, neutral) answers merged into the answer-token vector
 
     @property
     def vector(self) -> PersonaVector:
         return self.vectors[MAIN]
-
-    def verdicts(self, split: str) -> Counter:
-        return Counter(p.verdict for p in self.pairs if p.split == split)
 
 
 def verdict(scores: dict[str, Score], trait_min: float, coherence_min: float) -> str:
@@ -130,7 +125,7 @@ def generate(lm: LoadedModel, pairs: list[Pair], settings: ExtractSettings,
 
 
 def judge_pairs(pairs: list[Pair], trait: Trait, judge: Judge, cache: JudgementCache, settings: ExtractSettings,
-          on_done: Callable[[int], None] | None = None) -> None:
+                on_done: Callable[[int], None] | None = None) -> None:
     """Score every answer for the trait and for coherence, and give each pair its verdict."""
     items = [(p.question, text) for p in pairs for text in p.texts]
     for name, rubric in (("trait", trait.judge_rubric), ("coherence", COHERENCE_RUBRIC)):
@@ -209,4 +204,4 @@ def extract_from_description(lm: LoadedModel, trait: Trait, settings: ExtractSet
                 contrast = contrast + authored_contrast(lm, trait, settings.batch_size, step)
                 method += "+authored"
             vectors[variant] = fit_vector(lm, trait.name, contrast, method, settings.layer)
-    return Extraction(vectors, pairs, judge.name if judge else "none", settings, authored)
+    return Extraction(vectors, pairs, judge.name if judge else "none")

@@ -30,7 +30,7 @@ class Contrast:
     held_pos: np.ndarray
     held_neg: np.ndarray
 
-    def __add__(self, other: "Contrast") -> "Contrast":
+    def __add__(self, other: Contrast) -> Contrast:
         return Contrast(*(np.concatenate([a, b]) for a, b in zip(self.parts(), other.parts())))
 
     def parts(self) -> tuple[np.ndarray, ...]:

@@ -18,7 +18,8 @@ from .vectors import PersonaVector
 TEMPLATE = "extraction.html.j2"
 EXAMPLES_SHOWN = 6
 ANSWER_CHARS = 1200
-COLORS = {"response_avg": "#2c5cc5", "prompt_avg": "#2f855a", "prompt_last": "#b7791f", "authored": "#2c5cc5"}
+WEAK_AUROC = 0.6
+COLORS = {"response_avg": "#2c5cc5", "prompt_avg": "#2f855a", "prompt_last": "#b7791f"}
 
 
 def layer_table(vectors: dict[str, PersonaVector]) -> Table:
@@ -28,10 +29,9 @@ def layer_table(vectors: dict[str, PersonaVector]) -> Table:
     for name in ("layer", "AUROC", "Cohen's d", "norm", *(f"AUROC {v.method.split('_diff')[0]}" for v in others)):
         table.add_column(name, justify="right")
     for s in main.layer_stats:
-        l = s["layer"]
-        chosen = l == main.layer
-        table.add_row(f"{l}{' ◀' if chosen else ''}", f"{s['auroc']:.3f}", f"{s['d']:.2f}", f"{s['norm']:.2f}",
-                      *(f"{v.layer_stats[l]['auroc']:.3f}" for v in others), style="bold" if chosen else None)
+        layer, chosen = s["layer"], s["layer"] == main.layer
+        table.add_row(f"{layer}{' ◀' if chosen else ''}", f"{s['auroc']:.3f}", f"{s['d']:.2f}", f"{s['norm']:.2f}",
+                      *(f"{v.layer_stats[layer]['auroc']:.3f}" for v in others), style="bold" if chosen else None)
     return table
 
 
@@ -41,21 +41,31 @@ def chosen_line(vector: PersonaVector) -> str:
             f"Cohen's d {vector.layer_stats[vector.layer]['d']:.2f}, calibration gap {cal.gap:.3f} (n={cal.n})")
 
 
+def weak_warning(vector: PersonaVector) -> str | None:
+    """A warning when the vector barely tells held-out trait answers from the others, else None."""
+    cal = vector.calibration
+    if cal.gap <= 0 or cal.auroc < WEAK_AUROC:
+        return (f"warning: at layer {vector.layer} the held-out AUROC is {cal.auroc:.2f} and the calibration gap "
+                f"{cal.gap:.3f}: this vector barely separates the trait, so scan scores from it are unreliable")
+    return None
+
+
 def render_extraction_report(path: Path, trait: Trait, vectors: dict[str, PersonaVector], pairs: list[Pair],
                              judge: str, settings: dict[str, object]) -> Path:
     """Write the report to `path`: layers, pair verdicts and example answers (authored ones without pairs)."""
-    main = next(iter(vectors.values()))
+    main_name, main = next(iter(vectors.items()))
     html = template_environment().get_template(TEMPLATE).render(
         version=__version__,
-        created=dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        created=dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         trait=trait,
         model=main.model_name,
         judge=judge,
         settings=[(k, str(v)) for k, v in settings.items()],
         vectors=[_vector_card(name, v) for name, v in vectors.items()],
         chosen=chosen_line(main),
+        warning=weak_warning(main),
         charts=[_chart(vectors, "auroc", "held-out AUROC", 0.5, 1.0, 0.5),
-                _chart(vectors, "d", "Cohen's d (held out)", None, None, 0.0)],
+                _chart({main_name: main}, "d", f"Cohen's d (held out, {main_name})", None, None, 0.0)],
         layers=[{"layer": s["layer"], "auroc": s["auroc"], "d": s["d"], "norm": s["norm"],
                  "chosen": s["layer"] == main.layer} for s in main.layer_stats],
         verdicts=_verdicts(pairs),
@@ -87,15 +97,23 @@ def _excerpt(text: str) -> str:
 
 
 def _pair_examples(pairs: list[Pair], trait: Trait) -> list[dict]:
-    """Some kept and some dropped extraction pairs."""
-    chosen = [p for p in pairs if p.split == "extract" and p.kept][:EXAMPLES_SHOWN]
-    chosen += [p for p in pairs if p.split == "extract" and not p.kept][:EXAMPLES_SHOWN // 2]
+    """Some kept and some dropped extraction pairs, one per question."""
+    extract = [p for p in pairs if p.split == "extract"]
+    chosen = (_first_per_question([p for p in extract if p.kept])[:EXAMPLES_SHOWN]
+              + _first_per_question([p for p in extract if not p.kept])[: EXAMPLES_SHOWN // 2])
     return [{"question": p.question, "verdict": p.verdict, "kept": p.kept,
              "pos": {"system": trait.instructions[p.instruction]["pos"], "text": _excerpt(p.texts[0]),
                      "trait": p.scores.get("trait_pos"), "coherence": p.scores.get("coherence_pos")},
              "neg": {"system": trait.instructions[p.instruction]["neg"], "text": _excerpt(p.texts[1]),
                      "trait": p.scores.get("trait_neg"), "coherence": p.scores.get("coherence_neg")}}
             for p in chosen]
+
+
+def _first_per_question(pairs: list[Pair]) -> list[Pair]:
+    first: dict[str, Pair] = {}
+    for pair in pairs:
+        first.setdefault(pair.question, pair)
+    return list(first.values())
 
 
 def _authored_examples(trait: Trait) -> list[dict]:
@@ -115,8 +133,8 @@ def _chart(vectors: dict[str, PersonaVector], key: str, title: str, lo: float | 
     hi = max(flat) if hi is None else max(hi, *flat)
     hi = hi if hi > lo else lo + 1.0
     layers = len(next(iter(values.values())))
-    x = lambda layer: left + layer / max(layers - 1, 1) * (width - left - right)  # noqa: E731
-    y = lambda v: top + (hi - v) / (hi - lo) * (height - top - bottom)  # noqa: E731
+    x = lambda layer: left + layer / max(layers - 1, 1) * (width - left - right)
+    y = lambda v: top + (hi - v) / (hi - lo) * (height - top - bottom)
     main = next(iter(vectors.values()))
     step = max(1, round(layers / 12))
     return {

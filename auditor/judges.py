@@ -109,18 +109,16 @@ class OpenAIJudge:
 
     def score(self, prompts: Sequence[str], on_score: OnScore | None = None) -> list[Score]:
         scores: list[Score] = [None] * len(prompts)
-        with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
+        pool = ThreadPoolExecutor(max_workers=self.concurrency)
+        try:
             futures = {pool.submit(self.score_one, p): i for i, p in enumerate(prompts)}
-            try:
-                for future in as_completed(futures):
-                    i = futures[future]
-                    scores[i] = future.result()
-                    if on_score:
-                        on_score(i, scores[i])
-            except BaseException:
-                for future in futures:
-                    future.cancel()
-                raise
+            for future in as_completed(futures):
+                i = futures[future]
+                scores[i] = future.result()
+                if on_score:
+                    on_score(i, scores[i])
+        finally:  # on a failure or Ctrl-C, drop the queued requests at once
+            pool.shutdown(wait=False, cancel_futures=True)
         return scores
 
 

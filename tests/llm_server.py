@@ -42,7 +42,7 @@ def serve(reply: Reply) -> Iterator[FakeLLM]:
     fake = FakeLLM(reply)
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802
+        def do_POST(self) -> None:
             body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
             with fake.lock:
                 fake.requests.append({"path": self.path, "headers": dict(self.headers), "body": body})

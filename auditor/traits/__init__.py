@@ -45,7 +45,7 @@ class Trait:
     examples: list[Example] = field(default_factory=list)
 
     @classmethod
-    def from_file(cls, path: Path) -> "Trait":
+    def from_file(cls, path: Path) -> Trait:
         try:
             data = json.loads(Path(path).read_text(encoding="utf-8"))
             examples = [Example(**e) for e in data.get("examples", [])]
