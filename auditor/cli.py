@@ -24,6 +24,11 @@ def _fail(message: str) -> NoReturn:
     sys.exit(EXIT_USAGE)
 
 
+def _interrupted(what: str) -> NoReturn:
+    click.echo(f"\ninterrupted: {what} cached in {cache_dir()}; run the same command again to resume", err=True)
+    sys.exit(EXIT_INTERRUPTED)
+
+
 def _split_commas(_ctx, _param, value: str) -> list[str]:
     return [item for item in value.split(",") if item]
 
@@ -142,9 +147,7 @@ def scan(ctx: click.Context, config_file: str | None, quiet: bool, **given) -> N
     except AuditError as exc:
         _fail(str(exc))
     except KeyboardInterrupt:
-        click.echo(f"\ninterrupted: finished batches are cached in {cache_dir()}; "
-                   "run the same command again to resume where it stopped", err=True)
-        sys.exit(EXIT_INTERRUPTED)
+        _interrupted("finished batches are")
     for verdict in verdicts:
         click.echo("\n".join(verdict.lines()))
     sys.exit(EXIT_FAILED if any(v.failed for v in verdicts) else EXIT_OK)
@@ -336,9 +339,7 @@ def extract(trait_name: str, model: str, judge_spec: str, judge_model: str, api_
     except AuditError as exc:
         _fail(str(exc))
     except KeyboardInterrupt:
-        click.echo(f"\ninterrupted: answers and judgements so far are cached in {cache_dir()}; "
-                   "run the same command again to resume", err=True)
-        sys.exit(EXIT_INTERRUPTED)
+        _interrupted("answers and judgements so far are")
     console = Console()
     console.print(layer_table(vectors))
     console.print(chosen_line(vectors[MAIN]))
