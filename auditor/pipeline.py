@@ -7,7 +7,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-
 import numpy as np
 import torch
 from tqdm.auto import tqdm

@@ -28,13 +28,14 @@ def _last_user(messages: list[dict]) -> str:
 def scores_table(result: ScanResult) -> pa.Table:
     """One row per scored record, in input order."""
     recs = result.records
+    last = [r.turns("last")[0] for r in recs]  # the scored exchange of each record
     columns = {
         "index": pa.array([r.index for r in recs], pa.int64()),
         "source": pa.array([r.source for r in recs], pa.string()),
         "line": pa.array([r.line for r in recs], pa.int64()),
         "sample_id": pa.array([r.sample_id for r in recs], pa.string()),
-        "prompt": pa.array([_last_user(r.turns("last")[0][0]) for r in recs], pa.string()),
-        "response": pa.array([r.turns("last")[0][1] for r in recs], pa.string()),
+        "prompt": pa.array([_last_user(prompt) for prompt, _ in last], pa.string()),
+        "response": pa.array([response for _, response in last], pa.string()),
         "conversation": pa.array([json.dumps(r.messages, ensure_ascii=False) for r in recs], pa.string()),
         "truncated": pa.array(result.truncated, pa.bool_()),
         "tags": pa.array(result.tags, pa.list_(pa.string())),
