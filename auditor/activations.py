@@ -93,3 +93,10 @@ def response_means(lm: LoadedModel, pairs: Sequence[TokenPair], layers: Sequence
         if on_batch:
             on_batch(len(batch))
     return out
+
+
+@torch.inference_mode()
+def last_token_states(lm: LoadedModel, prompts: Sequence[list[int]], layers: Sequence[int],
+                      batch_size: int = 8) -> np.ndarray:
+    """Hidden state at the last token of each prompt (where the answer starts): [n, len(layers), hidden]."""
+    return response_means(lm, [(p[:-1], p[-1:]) for p in prompts], layers, batch_size)

@@ -19,12 +19,12 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 DEFAULTS = ScanConfig()
 
 
-def _fail(message: str) -> NoReturn:
+def fail(message: str) -> NoReturn:
     click.echo(f"error: {message}", err=True)
     sys.exit(EXIT_USAGE)
 
 
-def _interrupted(what: str) -> NoReturn:
+def interrupted(what: str) -> NoReturn:
     click.echo(f"\ninterrupted: {what} cached in {cache_dir()}; run the same command again to resume", err=True)
     sys.exit(EXIT_INTERRUPTED)
 
@@ -145,9 +145,9 @@ def scan(ctx: click.Context, config_file: str | None, quiet: bool, **given) -> N
         verdicts = check_gates(gates, gated)
         write_ci_outputs(config, gated, verdicts, headline)
     except AuditError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     except KeyboardInterrupt:
-        _interrupted("finished batches are")
+        interrupted("finished batches are")
     for verdict in verdicts:
         click.echo("\n".join(verdict.lines()))
     sys.exit(EXIT_FAILED if any(v.failed for v in verdicts) else EXIT_OK)
@@ -190,7 +190,7 @@ def filter_command(scan_dir: str, max_scores: tuple[str, ...], drop_flagged: boo
         rules = FilterRules.parse(list(max_scores), drop_flagged)
         counts = filter_scan(Path(scan_dir), rules, Path(output), Path(rejected) if rejected else None)
     except AuditError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     click.echo(f"{counts.line()} -> {output}" + (f", {rejected}" if rejected else ""), err=True)
 
 
@@ -214,7 +214,7 @@ def validate(inputs: tuple[str, ...]) -> None:
                     bad += 1
                     click.echo(f"{item.source}:{item.line}: {item.reason}")
     except AuditError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     click.echo(f"{total} records in {len(files)} files: {total - bad} good, {bad} bad", err=True)
     sys.exit(EXIT_FAILED if bad else EXIT_OK)
 
@@ -231,7 +231,7 @@ def report(scan_dir: str, output: str | None, top: int) -> None:
     try:
         path = render_report(Path(scan_dir), Path(output) if output else None, top)
     except AuditError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     click.echo(f"report -> {path}", err=True)
 
 
@@ -337,9 +337,9 @@ def extract(trait_name: str, model: str, judge_spec: str, judge_model: str, api_
                      **({} if from_examples else {k: v for k, v in asdict(settings).items() if v is not None})}
             written.append(render_extraction_report(path.with_suffix(".html"), trait, vectors, pairs, judged, shown))
     except AuditError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     except KeyboardInterrupt:
-        _interrupted("answers and judgements so far are")
+        interrupted("answers and judgements so far are")
     console = Console()
     console.print(layer_table(vectors))
     console.print(chosen_line(vectors[MAIN]))
@@ -384,7 +384,7 @@ def traits_show(name: str, as_json: bool) -> None:
     try:
         trait = load_trait(name)
     except AuditError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     if as_json:
         click.echo(json.dumps(trait.to_json(), indent=2, ensure_ascii=False))
     else:
@@ -422,6 +422,12 @@ def traits_new(name: str, description: str, llm_url: str, llm_model: str, api_ke
         trait = generate_trait(name, description, ChatEndpoint(llm_url, llm_model, api_key_env))
         trait.save(path)
     except AuditError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     click.echo(f"trait {name}: {len(trait.instructions)} instruction pairs, "
                f"{sum(map(len, trait.questions.values()))} questions -> {path}", err=True)
+
+
+from .train_cli import monitor, shift, steer, train  # noqa: E402  (they use the helpers above)
+
+for _command in (train, steer, monitor, shift):
+    main.add_command(_command)

