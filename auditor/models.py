@@ -7,6 +7,9 @@ import json
 import logging
 import os
 import shutil
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -114,6 +117,14 @@ def converted_default_model() -> Path:
     return target
 
 
+@contextmanager
+def quiet_peft() -> Iterator[None]:
+    """peft asks transformers a deprecated question (is_gradient_checkpointing); nothing for users to do."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+        yield
+
+
 def _load_adapter(folder: Path, device: str, dtype: str, trust_remote_code: bool) -> LoadedModel:
     """A LoRA adapter folder (from `dataset-audit train` or peft): its base model with the adapter merged in."""
     from peft import PeftModel
@@ -124,7 +135,8 @@ def _load_adapter(folder: Path, device: str, dtype: str, trust_remote_code: bool
     else:
         base = json.loads((folder / ADAPTER_CONFIG).read_text(encoding="utf-8"))["base_model_name_or_path"]
     lm = load_model(base, device, dtype, trust_remote_code)
-    lm.model = PeftModel.from_pretrained(lm.model, folder).merge_and_unload().eval()
+    with quiet_peft():
+        lm.model = PeftModel.from_pretrained(lm.model, folder).merge_and_unload().eval()
     lm.name = folder.resolve().name
     return lm
 

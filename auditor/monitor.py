@@ -31,6 +31,8 @@ class Prompt:
 def read_prompts(path: Path) -> list[Prompt]:
     """Prompts from a .txt file (one per line) or JSONL: a string, {"prompt": ...} or a chat record
     (a trailing assistant turn is dropped: the prompt is what comes before it)."""
+    if not path.is_file():
+        raise AuditError(f"{path}: file not found")
     prompts = []
     with open_binary(path) as fh:
         for number, raw in enumerate(fh, 1):

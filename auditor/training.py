@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import random
-import warnings
 from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
@@ -25,7 +24,7 @@ from .cache import atomic_write_text
 from .chat import encode_prompt, encode_response, fit
 from .data import Quarantined, Record, expand_inputs, read_records
 from .errors import AuditError
-from .models import LoadedModel
+from .models import LoadedModel, quiet_peft
 from .steering import Steering, steered
 
 TRAINING_FILE = "training.json"
@@ -137,8 +136,7 @@ def _wrap(lm: LoadedModel, config: TrainConfig) -> torch.nn.Module:
 
     lora = LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
                       target_modules="all-linear", task_type="CAUSAL_LM")
-    with warnings.catch_warnings():  # peft asks transformers a deprecated question; nothing for users to do
-        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+    with quiet_peft():
         return get_peft_model(lm.model, lora)
 
 
