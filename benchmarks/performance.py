@@ -347,7 +347,9 @@ CHILD = textwrap.dedent("""
         from auditor.models import load_model
         imported = time.perf_counter()
         load_model("default")
-        result.update(import_s=imported - start, load_s=time.perf_counter() - imported)
+        loaded = time.perf_counter()
+        load_model("default")  # again in the same process: the file loading alone, every import done
+        result.update(import_s=imported - start, load_s=loaded - imported, reload_s=time.perf_counter() - loaded)
     else:
         from auditor.cli import main
         try:
@@ -440,9 +442,12 @@ def bench_load(sizes: dict, work: Path) -> dict:
     return {"cold_load_s": round(cold["load_s"], 2), "warm_load_s": round(load, 3),
             "warm_loads_s": [round(w["load_s"], 3) for w in warm],
             "import_s": round(statistics.median(w["import_s"] for w in warm), 2),
+            "same_process_reload_s": round(statistics.median(w["reload_s"] for w in warm), 3),
             "warm_process_s": round(statistics.median(w["process_s"] for w in warm), 2),
-            "note": "load_s is auditor.models.load_model('default') after `import auditor.models` "
-                    "(import_s: importing torch/transformers/auditor); cold includes the one-time GGUF conversion"}
+            "note": "load_s: the first auditor.models.load_model('default') in a fresh process after "
+                    "`import auditor.models` (import_s), so it includes transformers' lazy imports of the model "
+                    "and tokenizer classes; same_process_reload_s: a second load in that process (file loading "
+                    "only); cold includes the one-time GGUF conversion"}
 
 
 def changed_copy(source: Path, target: Path, n: int, fraction: float) -> int:
@@ -516,7 +521,9 @@ def verdicts(results: dict) -> list[dict]:
               largest["peak_rss_gb"] <= 2.5)
     if "load" in sections:
         lo = sections["load"]
-        check("warm model load", f"{lo['warm_load_s']} s (cold {lo['cold_load_s']} s)", "<= 3 s", lo["warm_load_s"] <= 3)
+        check("warm model load (fresh process, after imports)",
+              f"{lo['warm_load_s']} s (reload {lo['same_process_reload_s']} s, cold {lo['cold_load_s']} s)", "<= 3 s",
+              lo["warm_load_s"] <= 3)
     if "rescan" in sections:
         r = sections["rescan"]
         check(f"rescan with {r['changed_records']}/{r['records']} records changed vs full scan",
