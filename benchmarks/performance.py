@@ -222,24 +222,20 @@ def bench_scoring(lm, sizes: dict, device: str) -> dict:
 
 # ---------------------------------------------------------------------------------------------- flops
 
-def matmul_rate(n: int, seconds_target: float = 1.0) -> float:
-    a, b = torch.randn(n, n), torch.randn(n, n)
-    torch.mm(a, b)
-    reps, elapsed = 0, 0.0
-    start = time.perf_counter()
-    while elapsed < seconds_target or reps < 3:
-        torch.mm(a, b)
-        reps += 1
-        elapsed = time.perf_counter() - start
-    return 2 * n**3 * reps / elapsed
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
 
 
-def shaped_matmul_rate(m: int, k: int, n: int, seconds_target: float = 0.5) -> float:
-    a, b = torch.randn(m, k), torch.randn(k, n)
+def matmul_rate(m: int, k: int, n: int, device: torch.device, seconds_target: float = 1.0) -> float:
+    """FLOP/s of fp32 torch.mm of [m, k] x [k, n] on `device` (the threads torch uses now, on CPU)."""
+    a, b = torch.randn(m, k, device=device), torch.randn(k, n, device=device)
     torch.mm(a, b)
+    sync(device)
     reps, elapsed, start = 0, 0.0, time.perf_counter()
     while elapsed < seconds_target or reps < 3:
         torch.mm(a, b)
+        sync(device)
         reps += 1
         elapsed = time.perf_counter() - start
     return 2 * m * k * n * reps / elapsed
@@ -260,7 +256,8 @@ def bench_flops(lm, sizes: dict) -> dict:
     from auditor.activations import hidden_states
 
     threads = torch.get_num_threads()
-    square = {n: matmul_rate(n) for n in (1024, 2048)}
+    device = lm.device
+    square = {n: matmul_rate(n, n, n, device) for n in (1024, 2048)}
     peak = max(square.values())
     log(f"flops: torch.mm fp32 peak {peak / 1e9:.1f} GFLOP/s with {threads} threads")
     layers = default_layers()
@@ -268,14 +265,20 @@ def bench_flops(lm, sizes: dict) -> dict:
     config = lm.model.config
     rows = []
     for batch in (1, 8, 16, 32):
-        ids = torch.randint(100, config.vocab_size, (batch, seq))
+        ids = torch.randint(100, config.vocab_size, (batch, seq), device=device)
         mask = torch.ones_like(ids)
         hidden_states(lm, ids, mask, [deepest])
-        times = [timed(hidden_states, lm, ids, mask, [deepest])[0] for _ in range(sizes["flops_reps"])]
+        times = []
+        for _ in range(sizes["flops_reps"]):
+            sync(device)
+            start = time.perf_counter()
+            hidden_states(lm, ids, mask, [deepest])
+            sync(device)
+            times.append(time.perf_counter() - start)
         seconds = min(times)
         flops = forward_flops(config, deepest, batch, seq)
         tokens = batch * seq
-        shaped = shaped_matmul_rate(tokens, config.hidden_size, config.intermediate_size)
+        shaped = matmul_rate(tokens, config.hidden_size, config.intermediate_size, device, 0.5)
         rows.append({"batch": batch, "seq": seq, "seconds": round(seconds, 4), "gflop": round(flops / 1e9, 2),
                      "gflops_per_s": round(flops / seconds / 1e9, 2), "fraction_of_mm_peak": round(flops / seconds / peak, 3),
                      "tokens_per_s": round(tokens / seconds, 1),
@@ -576,12 +579,13 @@ def markdown(results: dict) -> str:
 @click.command()
 @click.option("--quick", is_flag=True, help="Small sizes: a smoke test in minutes, not numbers to quote.")
 @click.option("--only", default=",".join(SECTIONS), show_default=True, help="Comma-separated sections to run.")
-@click.option("--out", default="benchmarks/results/performance.json", show_default=True, type=click.Path(dir_okay=False))
+@click.option("--out", type=click.Path(dir_okay=False),
+              help="JSON results [default: benchmarks/results/performance.json, or performance-quick.json with --quick].")
 @click.option("--device", default="cpu", show_default=True, help="Device for the in-process sections.")
 @click.option("--threads", type=click.IntRange(1), help="torch threads (default: torch's choice).")
 @click.option("--memory-sizes", help="Comma-separated record counts for the memory section (overrides the defaults).")
 @click.option("--work-dir", type=click.Path(file_okay=False), help="Scratch folder (default: a temporary one).")
-def main(quick: bool, only: str, out: str, device: str, threads: int | None, memory_sizes: str | None,
+def main(quick: bool, only: str, out: str | None, device: str, threads: int | None, memory_sizes: str | None,
          work_dir: str | None) -> None:
     chosen = [s for s in only.split(",") if s]
     unknown = set(chosen) - set(SECTIONS)
@@ -591,6 +595,7 @@ def main(quick: bool, only: str, out: str, device: str, threads: int | None, mem
         torch.set_num_threads(threads)
         os.environ["OMP_NUM_THREADS"] = str(threads)  # the subprocess sections start with the same count
     sizes = dict(QUICK if quick else FULL)
+    out = out or f"benchmarks/results/performance{'-quick' if quick else ''}.json"
     if memory_sizes:
         sizes["memory_sizes"] = [int(x) for x in memory_sizes.split(",")]
     from auditor.cache import cache_dir
