@@ -4,7 +4,9 @@
 
 For every benchmark in public_data.py, writes an inducing and a control chat JSONL under --work,
 scans both with the embedded model and reports, per trait, sample-level AUROC and precision at
-the top 5% / 10% by dP, and each file's mean dP with a 95% bootstrap interval. Runs the
+the top 5% / 10% by dP, and each file's mean dP with a 95% bootstrap interval. For paired data
+(two answers to one prompt) also the share of pairs whose inducing answer has the higher dP; that
+order is the same in both modes, since both answers are compared with the same base answer. Runs the
 `--base-responses generate` mode on --generate-n records per side, and the `none` mode on the
 same records and on --none-n per side. Prints Markdown tables (the README's Validation section)
 and writes every number to WORK/detection.json. Scores are cached (DATASET_AUDIT_CACHE), so a
@@ -20,8 +22,11 @@ from pathlib import Path
 
 import click
 
+import numpy as np
+
 from auditor.config import ScanConfig
-from auditor.evaluate import TraitEvaluation, evaluate_scan
+from auditor.evaluate import CONTROL, INDUCING, TraitEvaluation, evaluate, labels_from_files
+from auditor.pipeline import scan
 from public_data import BENCHMARKS, Benchmark, convert
 
 TRAITS = ("evil", "sycophantic", "hallucinating")
@@ -29,13 +34,20 @@ TRAITS = ("evil", "sycophantic", "hallucinating")
 
 def run(bench: Benchmark, data: Path, work: Path, mode: str, per_side: int, batch_size: int) -> dict:
     inducing, control = convert(bench, data, work, per_side)
-    config = ScanConfig(inputs=[str(inducing)], traits=list(TRAITS), base_responses=mode, batch_size=batch_size)
+    config = ScanConfig(inputs=[str(inducing), str(control)], traits=list(TRAITS), base_responses=mode,
+                        batch_size=batch_size)
     start = time.perf_counter()
-    results, _ = evaluate_scan(config, [control], "label")
+    scanned = scan(config)
     seconds = time.perf_counter() - start
     click.echo(f"{bench.name} {mode} n={per_side}: {seconds:.0f} s", err=True)
-    return {"benchmark": bench.name, "trait": bench.trait, "mode": mode, "per_side": per_side,
-            "seconds": round(seconds, 1), "results": {r.trait: r for r in results}}
+    dp = {t.trait: t.dp for t in scanned.traits}
+    labels = labels_from_files(scanned.records, [control])
+    pairwise = None
+    if bench.paired:  # record i of each file answers the same prompt
+        assert not scanned.quarantined and labels == [INDUCING] * per_side + [CONTROL] * per_side
+        pairwise = float(np.mean(dp[bench.trait][:per_side] > dp[bench.trait][per_side:]))
+    return {"benchmark": bench.name, "trait": bench.trait, "mode": mode, "per_side": len(scanned.records) // 2,
+            "seconds": round(seconds, 1), "pairwise": pairwise, "results": {r.trait: r for r in evaluate(dp, labels)}}
 
 
 def _ci(interval) -> str:
@@ -43,11 +55,13 @@ def _ci(interval) -> str:
 
 
 def sample_table(runs: list[dict]) -> str:
-    lines = ["| benchmark | trait | mode | n/side | AUROC | P@5% | P@10% |", "|---|---|---|---:|---:|---:|---:|"]
+    lines = ["| benchmark | trait | mode | n/side | AUROC | P@5% | P@10% | pairwise |",
+             "|---|---|---|---:|---:|---:|---:|---:|"]
     for r in runs:
         t: TraitEvaluation = r["results"][r["trait"]]
+        pairwise = "–" if r["pairwise"] is None else f"{r['pairwise']:.2f}"
         lines.append(f"| {r['benchmark']} | {r['trait']} | {r['mode']} | {r['per_side']} | {t.auroc:.3f} "
-                     f"| {t.precision_at['5%']:.2f} | {t.precision_at['10%']:.2f} |")
+                     f"| {t.precision_at['5%']:.2f} | {t.precision_at['10%']:.2f} | {pairwise} |")
     return "\n".join(lines)
 
 
