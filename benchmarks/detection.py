@@ -1,14 +1,14 @@
 """Detection on public labelled data: does dP rank trait-inducing samples above their controls?
 
-    python benchmarks/detection.py [--data ../shared/data] [--work bench-work] [--generate-n 100] [--none-n 300]
+    python benchmarks/detection.py [--data ../shared/data] [--work bench-work] [--prompts 100] [--none-n 300]
 
 For every benchmark in public_data.py, writes an inducing and a control chat JSONL under --work,
 scans both with the embedded model and reports, per trait, sample-level AUROC and precision at
 the top 5% / 10% by dP, and each file's mean dP with a 95% bootstrap interval. For paired data
 (two answers to one prompt) also the share of pairs whose inducing answer has the higher dP; that
 order is the same in both modes, since both answers are compared with the same base answer. Runs the
-`--base-responses generate` mode on --generate-n records per side, and the `none` mode on the
-same records and on --none-n per side. Prints Markdown tables (the README's Validation section)
+`--base-responses generate` and `none` modes on the same records (--prompts distinct prompts per
+benchmark), and optionally `none` on --none-n records per side. Prints Markdown tables (the README's Validation section)
 and writes every number to WORK/detection.json. Scores are cached (DATASET_AUDIT_CACHE), so a
 second run takes seconds.
 """
@@ -90,25 +90,27 @@ def specificity_table(runs: list[dict]) -> str:
               type=click.Path(exists=True, file_okay=False, path_type=Path), help="The public datasets' folder.")
 @click.option("--work", default="bench-work", show_default=True, type=click.Path(file_okay=False, path_type=Path),
               help="Where the converted chat JSONL files and detection.json go.")
-@click.option("--generate-n", default=100, show_default=True, help="Records per side in generate mode.")
-@click.option("--none-n", default=300, show_default=True, help="Records per side in the larger none-mode run.")
+@click.option("--prompts", default=100, show_default=True,
+              help="Prompts to generate base answers for, per benchmark: records per side for paired data, "
+                   "half that for unpaired data. Both modes run on these records.")
+@click.option("--none-n", type=click.IntRange(1), help="Also run none mode on this many records per side.")
 @click.option("--only", multiple=True, type=click.Choice([b.name for b in BENCHMARKS]), help="Run only these.")
 @click.option("--batch-size", default=16, show_default=True)
-def main(data: Path, work: Path, generate_n: int, none_n: int, only: tuple[str, ...], batch_size: int) -> None:
+def main(data: Path, work: Path, prompts: int, none_n: int | None, only: tuple[str, ...], batch_size: int) -> None:
     runs = []
     for bench in BENCHMARKS:
         if only and bench.name not in only:
             continue
-        for mode, n in (("generate", generate_n), ("none", generate_n), ("none", none_n)):
-            runs.append(run(bench, data, work, mode, n, batch_size))
+        per_side = prompts if bench.paired else prompts // 2
+        for mode, n in (("generate", per_side), ("none", per_side), ("none", none_n)):
+            if n:
+                runs.append(run(bench, data, work, mode, n, batch_size))
     (work / "detection.json").write_text(json.dumps(
         [{**r, "results": {k: asdict(v) for k, v in r["results"].items()}} for r in runs], indent=2))
     click.echo("### Sample level: the trait's dP ranks inducing above control records\n\n" + sample_table(runs))
     click.echo("\n### Dataset level: mean dP of each file, 95% bootstrap interval\n\n" + dataset_table(runs))
     click.echo("\n### Specificity: AUROC of every trait on each benchmark (the benchmark's own trait in bold)\n\n"
                + specificity_table(runs))
-    click.echo("\n### Wall time (s)\n\n| benchmark | mode | n/side | seconds |\n|---|---|---:|---:|\n" + "\n".join(
-        f"| {r['benchmark']} | {r['mode']} | {r['per_side']} | {r['seconds']:.0f} |" for r in runs))
 
 
 if __name__ == "__main__":
