@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -48,19 +48,26 @@ class TraitEvaluation:
     difference: Interval  # inducing minus control
 
 
+def _resampled_means(values: np.ndarray, rounds: int, rng: np.random.Generator) -> np.ndarray:
+    return values[rng.integers(0, len(values), (rounds, len(values)))].mean(axis=1)
+
+
+def _interval(point: float, draws: np.ndarray, level: float) -> Interval:
+    tail = (1 - level) / 2 * 100
+    return Interval(float(point), *map(float, np.percentile(draws, [tail, 100 - tail])))
+
+
 def bootstrap_mean(values: np.ndarray, rounds: int = 2000, level: float = 0.95, seed: int = 0) -> Interval:
     """The mean of `values` with a percentile bootstrap interval."""
     rng = np.random.default_rng(seed)
-    means = values[rng.integers(0, len(values), (rounds, len(values)))].mean(axis=1)
-    tail = (1 - level) / 2 * 100
-    return Interval(float(values.mean()), *map(float, np.percentile(means, [tail, 100 - tail])))
+    return _interval(values.mean(), _resampled_means(values, rounds, rng), level)
 
 
-def _bootstrap_difference(a: np.ndarray, b: np.ndarray, rounds: int = 2000, seed: int = 0) -> Interval:
+def bootstrap_difference(a: np.ndarray, b: np.ndarray, rounds: int = 2000, level: float = 0.95,
+                         seed: int = 0) -> Interval:
+    """mean(a) - mean(b), with a percentile bootstrap interval resampling `a` and `b` independently."""
     rng = np.random.default_rng(seed)
-    diffs = (a[rng.integers(0, len(a), (rounds, len(a)))].mean(axis=1)
-             - b[rng.integers(0, len(b), (rounds, len(b)))].mean(axis=1))
-    return Interval(float(a.mean() - b.mean()), *map(float, np.percentile(diffs, [2.5, 97.5])))
+    return _interval(a.mean() - b.mean(), _resampled_means(a, rounds, rng) - _resampled_means(b, rounds, rng), level)
 
 
 def precision_at(scores: np.ndarray, positive: np.ndarray, fraction: float) -> float:
@@ -79,7 +86,7 @@ def evaluate_trait(trait: str, dp: np.ndarray, positive: np.ndarray) -> TraitEva
         trait=trait, inducing=len(pos), control=len(neg), auroc=float(roc_auc_score(positive, dp)),
         precision_at={f"{round(f * 100)}%": precision_at(dp, positive, f) for f in TOP_FRACTIONS},
         mean_dp_inducing=bootstrap_mean(pos), mean_dp_control=bootstrap_mean(neg),
-        difference=_bootstrap_difference(pos, neg))
+        difference=bootstrap_difference(pos, neg))
 
 
 def evaluate(dp_by_trait: dict[str, np.ndarray], labels: list[str]) -> list[TraitEvaluation]:
@@ -134,8 +141,7 @@ def evaluate_scan(config: ScanConfig, control_files: list[Path] | None, label_fi
     if not control_files:  # bad labels fail before the model runs
         traits = [load_trait(spec).name if spec.endswith(".json") else spec for spec in config.traits]
         labels_from_field(read_inputs(config)[1], label_field, traits)
-    config.inputs = [*config.inputs, *map(str, controls)]
-    result = scan(config, show_progress=show_progress)
+    result = scan(replace(config, inputs=[*config.inputs, *map(str, controls)]), show_progress=show_progress)
     if control_files:
         labels = labels_from_files(result.records, controls)
     else:

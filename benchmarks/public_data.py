@@ -136,7 +136,7 @@ def convert(bench: Benchmark, data_root: Path, work: Path, per_side: int, seed: 
     items = list(bench.read(data_root / bench.source))
     random.Random(seed).shuffle(items)  # a smaller subset is a prefix of a larger one: scores are reused
     if bench.paired:
-        chosen = items[:per_side]
+        chosen = [pair for pair in items if pair[1].strip() and pair[2].strip()][:per_side]  # both answers scoreable
         inducing = [prompt + [{"role": "assistant", "content": a}] for prompt, a, _ in chosen]
         control = [prompt + [{"role": "assistant", "content": b}] for prompt, _, b in chosen]
     else:
