@@ -50,6 +50,11 @@ def test_no_labelled_trait_is_an_error():
         evaluate({"evil": np.zeros(3)}, ["control", "control", "hallucinating"])
 
 
+def test_no_control_is_an_error():
+    with pytest.raises(AuditError, match="have 2 and 0"):
+        evaluate({"evil": np.zeros(2)}, ["evil", "evil"])
+
+
 @pytest.mark.parametrize("label, says", [(None, "field 'label' is missing"), ("evill", "field 'label' is 'evill'")])
 def test_bad_label_names_file_line_and_field(write_jsonl, label, says):
     rows = [{**chat(1), "label": "evil"}, {**chat(2), "label": "control"}, {**chat(3), "label": label}]
