@@ -21,15 +21,12 @@ from dataclasses import asdict
 from pathlib import Path
 
 import click
-
 import numpy as np
 
-from auditor.config import ScanConfig
+from auditor.config import DEFAULT_TRAITS as TRAITS, ScanConfig
 from auditor.evaluate import CONTROL, INDUCING, TraitEvaluation, evaluate, labels_from_files
 from auditor.pipeline import scan
 from public_data import BENCHMARKS, Benchmark, convert
-
-TRAITS = ("evil", "sycophantic", "hallucinating")
 
 
 def run(bench: Benchmark, data: Path, work: Path, mode: str, per_side: int, batch_size: int) -> dict:
