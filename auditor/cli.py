@@ -220,6 +220,54 @@ def validate(inputs: tuple[str, ...]) -> None:
 
 
 @main.command()
+@click.argument("inputs", nargs=-1, required=True, metavar="DATA...")
+@click.option("--control", multiple=True, type=click.Path(exists=True), metavar="FILE",
+              help="Control data (repeatable): DATA is then the trait-inducing side, for every trait scanned.")
+@click.option("--label-field", default="label", show_default=True, metavar="FIELD",
+              help="Without --control: the record field naming the trait a record carries, 'inducing' "
+                   "(every trait) or 'control'.")
+@click.option("--model", default=DEFAULTS.model, show_default=True, help="Model to audit for (as in scan).")
+@click.option("--traits", default=",".join(DEFAULTS.traits), show_default=True, callback=_split_commas,
+              help="Comma-separated traits to score (names or trait JSON files).")
+@click.option("--vectors", multiple=True, type=click.Path(dir_okay=False), help="Persona vector files (as in scan).")
+@click.option("--base-responses", default=DEFAULTS.base_responses, show_default=True,
+              help="'generate', 'none' (cheaper, less accurate) or a file of base answers (as in scan).")
+@click.option("--batch-size", default=DEFAULTS.batch_size, show_default=True, type=click.IntRange(1))
+@click.option("--max-tokens", default=DEFAULTS.max_tokens, show_default=True, type=click.IntRange(16))
+@click.option("--max-new-tokens", default=DEFAULTS.max_new_tokens, show_default=True, type=click.IntRange(1))
+@click.option("--turns", type=click.Choice(CHOICES["turns"]), default=DEFAULTS.turns, show_default=True)
+@click.option("--device", type=click.Choice(CHOICES["device"]), default=DEFAULTS.device, show_default=True)
+@click.option("--dtype", type=click.Choice(CHOICES["dtype"]), default=DEFAULTS.dtype, show_default=True)
+@click.option("--json", "json_out", type=click.Path(dir_okay=False), metavar="FILE", help="Also write the metrics as JSON.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
+def evaluate(inputs: tuple[str, ...], control: tuple[str, ...], label_field: str, json_out: str | None,
+             quiet: bool, **settings) -> None:
+    """Measure how well the scan separates labelled data: per trait, the AUROC of dP for the
+    trait-carrying records against the controls, precision among the top 5% and 10% by dP, and
+    each side's dataset-level mean dP with a 95% bootstrap interval.
+
+    Label the data either with two sides (DATA trait-inducing, --control FILE the control) or
+    with a field in each JSONL record (--label-field): a trait name, 'inducing' or 'control'.
+
+    Exit codes: 0 done, 2 usage error, unreadable input or a bad label.
+    """
+    from .evaluate import evaluate_scan, format_table, to_json
+
+    try:
+        config = ScanConfig(inputs=list(inputs), **settings)
+        results, quarantined = evaluate_scan(config, [Path(c) for c in control], label_field, not quiet)
+    except AuditError as exc:
+        _fail(str(exc))
+    except KeyboardInterrupt:
+        _interrupted("finished batches are")
+    click.echo(format_table(results))
+    if quarantined:
+        click.echo(f"{quarantined} records quarantined (not scored); see `dataset-audit validate`", err=True)
+    if json_out:
+        Path(json_out).write_text(to_json(results), encoding="utf-8")
+
+
+@main.command()
 @click.argument("scan_dir", metavar="DIR", type=click.Path(exists=True, file_okay=False))
 @click.option("-o", "--output", type=click.Path(dir_okay=False), metavar="FILE",
               help="HTML file to write [default: DIR/report.html].")

@@ -78,7 +78,11 @@ def base_answers(lm: LoadedModel, prompts: Sequence[list[int]], settings: Genera
                  on_batch: Callable[[int], None] | None = None) -> list[list[int]]:
     """The model's answer to each prompt; cached answers are reused, new ones cached as they come."""
     answers: list[list[int] | None] = [cache.answer(p) if cache else None for p in prompts]
-    todo = [i for i, a in enumerate(answers) if a is None]
+    first: dict[tuple[int, ...], int] = {}  # a prompt repeated in `prompts` (paired samples) is answered once
+    for i, a in enumerate(answers):
+        if a is None:
+            first.setdefault(tuple(prompts[i]), i)
+    todo = list(first.values())
     if on_batch and len(todo) < len(prompts):
         on_batch(len(prompts) - len(todo))
     for batch in length_batches([len(prompts[i]) for i in todo], batch_size):
@@ -90,4 +94,4 @@ def base_answers(lm: LoadedModel, prompts: Sequence[list[int]], settings: Genera
             cache.save([(prompts[i], ids) for i, ids in zip(batch, new)])
         if on_batch:
             on_batch(len(batch))
-    return answers  # type: ignore[return-value]
+    return [a if a is not None else answers[first[tuple(p)]] for a, p in zip(answers, prompts)]  # type: ignore[misc]

@@ -154,7 +154,11 @@ def _projections(lm: LoadedModel, pairs: list, vectors: list[PersonaVector], con
     store = _projection_store(lm, vectors)
     keys = [content_hash(pair, 24) for pair in pairs]
     out = np.array([store.get(k) or [np.nan] * len(vectors) for k in keys], dtype=np.float64).reshape(-1, len(vectors))
-    todo = [i for i in range(len(pairs)) if np.isnan(out[i]).any()]
+    first: dict[str, int] = {}  # a pair repeated in `pairs` (one base answer shared by paired samples) runs once
+    for i in range(len(pairs)):
+        if np.isnan(out[i]).any():
+            first.setdefault(keys[i], i)
+    todo = list(first.values())
     chunk = config.batch_size * 8
     with progress(len(pairs), desc, show) as step:
         step(len(pairs) - len(todo))
@@ -164,6 +168,8 @@ def _projections(lm: LoadedModel, pairs: list, vectors: list[PersonaVector], con
             values = np.stack([means[:, layers.index(v.layer)] @ units[:, t] for t, v in enumerate(vectors)], axis=1)
             out[part] = values
             store.add([(keys[i], row.tolist()) for i, row in zip(part, values)])
+    repeats = [i for i in range(len(pairs)) if np.isnan(out[i]).any()]
+    out[repeats] = out[[first[keys[i]] for i in repeats]]
     return out
 
 

@@ -18,7 +18,8 @@ from pathlib import Path
 import click
 import numpy as np
 import pyarrow.parquet as pq
-from sklearn.metrics import roc_auc_score
+
+from auditor.evaluate import CONTROL, evaluate
 
 
 def category_of(scan_dir: Path, labels: Path) -> tuple[dict, list[str]]:
@@ -42,8 +43,8 @@ def main(scan_dir: Path, labels: str, min_auroc: float) -> None:
     failed = []
     for trait in traits:
         score = np.array(table[f"{trait}_score"])
-        mask = (cats == trait) | (cats == "benign")
-        auroc = roc_auc_score(cats[mask] == trait, score[mask])
+        [result] = evaluate({trait: score}, [CONTROL if c == "benign" else c for c in categories])
+        auroc = result.auroc
         means = "  ".join(f"{score[cats == k].mean():13.2f}" for k in kinds)
         print(f"{trait:14s} {auroc:6.3f}  {means}")
         if auroc < min_auroc:

@@ -24,7 +24,7 @@ def run(*args):
 
 def test_version_and_help():
     assert run("--version").output.strip() == f"dataset-audit, version {__version__}"
-    for command in ("scan", "report", "filter", "validate"):
+    for command in ("scan", "report", "filter", "validate", "evaluate"):
         result = run(command, "--help")
         assert result.exit_code == 0 and "Usage:" in result.output
 

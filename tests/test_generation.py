@@ -36,3 +36,17 @@ def test_cache_survives_a_line_cut_short(tiny_lm, tmp_path):
     with open(cache.path, "a") as fh:
         fh.write('{"key": "abc", "value": [1')
     assert AnswerCache(tiny_lm, SETTINGS, tmp_path).answer([1, 2]) == [3, 4]
+
+
+def test_a_repeated_prompt_is_answered_once(tiny_lm, monkeypatch):
+    prompts = _prompts(tiny_lm)
+    asked = []
+
+    def counting(lm, batch, settings):
+        asked.extend(map(tuple, batch))
+        return generate_batch(lm, batch, settings)
+
+    monkeypatch.setattr("auditor.generation.generate_batch", counting)
+    answers = base_answers(tiny_lm, prompts + prompts[:2], SETTINGS, batch_size=2)
+    assert sorted(asked) == sorted(map(tuple, prompts))
+    assert answers[3:] == answers[:2] and all(answers)

@@ -86,3 +86,21 @@ def test_limit_reads_only_the_first_records(tiny_lm, data):
 def test_bad_turns_setting(tiny_lm, data):
     with pytest.raises(AuditError, match="--turns"):
         scan(_config(data, turns="first"), lm=tiny_lm)
+
+
+def test_paired_samples_share_one_base_answer_scored_once(tiny_lm, write_jsonl, monkeypatch):
+    from auditor import pipeline
+
+    path = write_jsonl([chat(0, "I hate you."), chat(0, "Try pasta."), chat(1)])  # records 1 and 2: one prompt
+    scored = []
+
+    def counting(lm, pairs, layers, batch_size, on_batch=None):
+        scored.extend(pairs)
+        return real(lm, pairs, layers, batch_size, on_batch=on_batch)
+
+    real = pipeline.response_means
+    monkeypatch.setattr(pipeline, "response_means", counting)
+    dp = scan(_config(path), lm=tiny_lm).traits[0].dp
+    assert len(scored) == 3 + 2  # three samples, two distinct prompts' base answers
+    alone = scan(_config(write_jsonl([chat(0, "Try pasta.")], "alone.jsonl")), lm=tiny_lm).traits[0].dp
+    assert dp[1] == pytest.approx(alone[0])

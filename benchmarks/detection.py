@@ -1,0 +1,114 @@
+"""Detection on public labelled data: does dP rank trait-inducing samples above their controls?
+
+    python benchmarks/detection.py [--data ../shared/data] [--work bench-work] [--prompts 100] [--none-n 300]
+
+For every benchmark in public_data.py, writes an inducing and a control chat JSONL under --work,
+scans both with the embedded model and reports, per trait, sample-level AUROC and precision at
+the top 5% / 10% by dP, and each file's mean dP with a 95% bootstrap interval. For paired data
+(two answers to one prompt) also the share of pairs whose inducing answer has the higher dP; that
+order is the same in both modes, since both answers are compared with the same base answer. Runs the
+`--base-responses generate` and `none` modes on the same records (--prompts distinct prompts per
+benchmark), and optionally `none` on --none-n records per side. Prints Markdown tables (the README's Validation section)
+and writes every number to WORK/detection.json. Scores are cached (DATASET_AUDIT_CACHE), so a
+second run takes seconds.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import click
+import numpy as np
+
+from auditor.config import DEFAULT_TRAITS as TRAITS, ScanConfig
+from auditor.evaluate import CONTROL, INDUCING, TraitEvaluation, evaluate, labels_from_files
+from auditor.pipeline import scan
+from public_data import BENCHMARKS, Benchmark, convert
+
+
+def run(bench: Benchmark, data: Path, work: Path, mode: str, per_side: int, batch_size: int) -> dict:
+    inducing, control = convert(bench, data, work, per_side)
+    config = ScanConfig(inputs=[str(inducing), str(control)], traits=list(TRAITS), base_responses=mode,
+                        batch_size=batch_size)
+    start = time.perf_counter()
+    scanned = scan(config)
+    seconds = time.perf_counter() - start
+    click.echo(f"{bench.name} {mode} n={per_side}: {seconds:.0f} s", err=True)
+    dp = {t.trait: t.dp for t in scanned.traits}
+    labels = labels_from_files(scanned.records, [control])
+    pairwise = None
+    if bench.paired:  # record i of each file answers the same prompt
+        assert not scanned.quarantined and labels == [INDUCING] * per_side + [CONTROL] * per_side
+        pairwise = float(np.mean(dp[bench.trait][:per_side] > dp[bench.trait][per_side:]))
+    return {"benchmark": bench.name, "trait": bench.trait, "mode": mode, "per_side": len(scanned.records) // 2,
+            "seconds": round(seconds, 1), "pairwise": pairwise, "results": {r.trait: r for r in evaluate(dp, labels)}}
+
+
+def _ci(interval) -> str:
+    return f"{interval.mean:+.2f} [{interval.low:+.2f}, {interval.high:+.2f}]"
+
+
+def sample_table(runs: list[dict]) -> str:
+    lines = ["| benchmark | trait | mode | n/side | AUROC | P@5% | P@10% | pairwise |",
+             "|---|---|---|---:|---:|---:|---:|---:|"]
+    for r in runs:
+        t: TraitEvaluation = r["results"][r["trait"]]
+        pairwise = "–" if r["pairwise"] is None else f"{r['pairwise']:.2f}"
+        lines.append(f"| {r['benchmark']} | {r['trait']} | {r['mode']} | {r['per_side']} | {t.auroc:.3f} "
+                     f"| {t.precision_at['5%']:.2f} | {t.precision_at['10%']:.2f} | {pairwise} |")
+    return "\n".join(lines)
+
+
+def dataset_table(runs: list[dict]) -> str:
+    lines = ["| benchmark | trait | mode | n/side | mean dP inducing | mean dP control | difference |",
+             "|---|---|---|---:|---:|---:|---:|"]
+    for r in runs:
+        t = r["results"][r["trait"]]
+        lines.append(f"| {r['benchmark']} | {r['trait']} | {r['mode']} | {r['per_side']} "
+                     f"| {_ci(t.mean_dp_inducing)} | {_ci(t.mean_dp_control)} | {_ci(t.difference)} |")
+    return "\n".join(lines)
+
+
+def specificity_table(runs: list[dict]) -> str:
+    lines = ["| benchmark | mode | n/side | " + " | ".join(f"AUROC {t}" for t in TRAITS) + " |",
+             "|---|---|---:|" + "---:|" * len(TRAITS)]
+    for r in runs:
+        cells = [f"**{r['results'][t].auroc:.3f}**" if t == r["trait"] else f"{r['results'][t].auroc:.3f}"
+                 for t in TRAITS]
+        lines.append(f"| {r['benchmark']} | {r['mode']} | {r['per_side']} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+@click.command()
+@click.option("--data", default="../shared/data", show_default=True,
+              type=click.Path(exists=True, file_okay=False, path_type=Path), help="The public datasets' folder.")
+@click.option("--work", default="bench-work", show_default=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Where the converted chat JSONL files and detection.json go.")
+@click.option("--prompts", default=100, show_default=True,
+              help="Prompts to generate base answers for, per benchmark: records per side for paired data, "
+                   "half that for unpaired data. Both modes run on these records.")
+@click.option("--none-n", type=click.IntRange(1), help="Also run none mode on this many records per side.")
+@click.option("--only", multiple=True, type=click.Choice([b.name for b in BENCHMARKS]), help="Run only these.")
+@click.option("--batch-size", default=16, show_default=True)
+def main(data: Path, work: Path, prompts: int, none_n: int | None, only: tuple[str, ...], batch_size: int) -> None:
+    runs = []
+    for bench in BENCHMARKS:
+        if only and bench.name not in only:
+            continue
+        per_side = prompts if bench.paired else prompts // 2
+        for mode, n in (("generate", per_side), ("none", per_side), ("none", none_n)):
+            if n:
+                runs.append(run(bench, data, work, mode, n, batch_size))
+    (work / "detection.json").write_text(json.dumps(
+        [{**r, "results": {k: asdict(v) for k, v in r["results"].items()}} for r in runs], indent=2))
+    click.echo("### Sample level: the trait's dP ranks inducing above control records\n\n" + sample_table(runs))
+    click.echo("\n### Dataset level: mean dP of each file, 95% bootstrap interval\n\n" + dataset_table(runs))
+    click.echo("\n### Specificity: AUROC of every trait on each benchmark (the benchmark's own trait in bold)\n\n"
+               + specificity_table(runs))
+
+
+if __name__ == "__main__":
+    main()
