@@ -257,9 +257,9 @@ def evaluate(inputs: tuple[str, ...], control: tuple[str, ...], label_field: str
         config = ScanConfig(inputs=list(inputs), **settings)
         results, quarantined = evaluate_scan(config, [Path(c) for c in control], label_field, not quiet)
     except AuditError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     except KeyboardInterrupt:
-        _interrupted("finished batches are")
+        interrupted("finished batches are")
     click.echo(format_table(results))
     if quarantined:
         click.echo(f"{quarantined} records quarantined (not scored); see `dataset-audit validate`", err=True)

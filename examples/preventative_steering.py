@@ -89,7 +89,7 @@ def main() -> None:
     scores = answer_scores({"base": "default", "plain": str(plain), "steered": str(steered)})
     rows = [("base", None, scores["base"]), ("plain fine-tune", shifts["plain"], scores["plain"]),
             (f"steered fine-tune (evil x{args.coef:g})", shifts["steered"], scores["steered"])]
-    print(f"\n| model | evil shift (last prompt token, layer 16) | evil score of answers |\n|---|---|---|")
+    print("\n| model | evil shift (last prompt token, layer 16) | evil score of answers |\n|---|---|---|")
     for name, moved, score in rows:
         print(f"| {name} | {'-' if moved is None else f'{moved:+.3f}'} | {score:+.3f} |")
     (args.work / "results.json").write_text(json.dumps({"shift": shifts, "answer_scores": scores,
