@@ -1,0 +1,93 @@
+"""`scan --engine ray`: the same scores as the local engine, on a local 2-CPU Ray instance the test starts."""
+
+import builtins
+import json
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from click.testing import CliRunner
+
+from auditor.cli import main
+from conftest import chat
+
+
+def run(*args):
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+def test_ray_engine_without_ray_says_how_to_install(monkeypatch, write_jsonl, tmp_path):
+    real_import = builtins.__import__
+
+    def no_ray(name, *args, **kwargs):
+        if name == "ray" or name.startswith("ray."):
+            raise ImportError(name)
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_ray)
+    result = run("scan", write_jsonl([chat(0)]), "--engine", "ray", "--out", tmp_path / "out")
+    assert result.exit_code == 2
+    assert result.output == ("error: --engine ray: Ray is not installed; "
+                             "install with pip install 'dataset-audit[ray]'\n")
+
+
+@pytest.mark.parametrize("extra, says", [
+    (["--shard", "0/2"], "--shard splits a local scan"),
+    (["--baseline", "prev.parquet"], "--baseline works with the local engine only"),
+])
+def test_ray_engine_usage_errors(write_jsonl, tmp_path, extra, says):
+    result = run("scan", write_jsonl([chat(0)]), "--engine", "ray", "--out", tmp_path / "out", *extra)
+    assert result.exit_code == 2 and says in result.output
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    ray = pytest.importorskip("ray", reason="Ray is not installed (pip install 'dataset-audit[ray]')")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield ray
+    ray.shutdown()
+
+
+@pytest.fixture
+def data(tmp_path, write_jsonl):
+    """Two files (JSONL and Parquet) with a broken line, a record without an answer, and a multi-turn record."""
+    rows = [chat(i, "Try pasta. " * (i % 5 + 1)) for i in range(9)]
+    rows[2] = "{broken"
+    rows[6] = {"messages": [{"role": "user", "content": "only a question"}]}
+    rows[4] = {"messages": [{"role": "user", "content": "a"}, {"role": "assistant", "content": "I hate you."},
+                            {"role": "user", "content": "b"}, {"role": "assistant", "content": "Try rice."}]}
+    folder = tmp_path / "data"
+    folder.mkdir()
+    write_jsonl(rows, "data/a.jsonl")
+    pq.write_table(pa.Table.from_pylist([chat(20 + i, "No. " * (i + 1)) for i in range(4)]), folder / "b.parquet")
+    return folder
+
+
+def _scan(data, tmp_path, monkeypatch, tiny_model_dir, name, *extra):
+    monkeypatch.setenv("DATASET_AUDIT_CACHE", str(tmp_path / f"cache-{name}"))  # nothing cached is shared
+    out = tmp_path / name
+    result = run("scan", data, "--model", tiny_model_dir, "--traits", "evil", "--max-new-tokens", "4",
+                 "--batch-size", "2", "--out", out, "-q", *extra)
+    assert result.exit_code == 0, result.output
+    return out
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", ["none", "generate"])
+def test_ray_engine_gives_the_local_scores(local_ray, data, tmp_path, monkeypatch, tiny_model_dir, mode):
+    extra = ["--base-responses", mode, "--turns", "all", "--limit", "12"]
+    local = _scan(data, tmp_path, monkeypatch, tiny_model_dir, "local", *extra)
+    on_ray = _scan(data, tmp_path, monkeypatch, tiny_model_dir, "ray", *extra, "--engine", "ray",
+                   "--concurrency", "2" if mode == "none" else "1")  # 2 CPUs: 2 actors
+    a, b = pq.read_table(on_ray / "scores.parquet"), pq.read_table(local / "scores.parquet")
+    assert a.schema == b.schema and a.num_rows == b.num_rows == 10
+    for name in a.schema.names:
+        if name.endswith(("_dp", "_score")):
+            np.testing.assert_allclose(a[name].to_numpy(), b[name].to_numpy(), rtol=0, atol=1e-5)
+        else:
+            assert a[name].to_pylist() == b[name].to_pylist(), name
+    assert (on_ray / "quarantine.jsonl").read_text() == (local / "quarantine.jsonl").read_text()
+    one, two = (json.loads((d / "summary.json").read_text()) for d in (on_ray, local))
+    assert one["records"] == two["records"] and one["records"]["quarantined"] == 2
+    assert json.loads((on_ray / "manifest.json").read_text())["settings"]["engine"] == "ray"
