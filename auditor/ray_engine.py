@@ -35,6 +35,7 @@ from .vectors import PersonaVector
 INSTALL_HINT = "install with pip install 'dataset-audit[ray]'"
 READ_COLUMNS = {"file_pos": pa.int64(), "source": pa.string(), "line": pa.int64(), "index": pa.int64(),
                 "raw": pa.string(), "messages": pa.string(), "reason": pa.string()}
+BLOCK_ROWS = 4096
 
 
 def _ray():
@@ -108,9 +109,20 @@ def _datasource(files: list[str]):
                 record = isinstance(item, Record)
                 rows["messages"].append(json.dumps(item.messages, ensure_ascii=False) if record else None)
                 rows["reason"].append(None if record else item.reason)
-            yield pa.table({name: pa.array(values, READ_COLUMNS[name]) for name, values in rows.items()})
+                if len(rows["line"]) == BLOCK_ROWS:  # stream big files in blocks
+                    yield _block(rows)
+            if rows["line"]:
+                yield _block(rows)
 
     return ChatRecords(files)
+
+
+def _block(rows: dict[str, list]) -> pa.Table:
+    """The rows read so far as an Arrow block; the lists are emptied for the next one."""
+    block = pa.table({name: pa.array(values, READ_COLUMNS[name]) for name, values in rows.items()})
+    for values in rows.values():
+        values.clear()
+    return block
 
 
 def _records(batch: pa.Table) -> list[Record]:
@@ -129,8 +141,8 @@ class Answerer:
     def __call__(self, batch: pa.Table) -> pa.Table:
         records = _records(batch)
         answers = generated_answers(self.lm, records, self.config, cached=False)
-        own = iter(json.dumps({key: answers[key] for key in {content_hash(p) for p, _ in r.turns(self.config.turns)}})
-                   for r in records)
+        keys = ({content_hash(prompt) for prompt, _ in r.turns(self.config.turns)} for r in records)
+        own = iter(json.dumps({key: answers[key] for key in mine}) for mine in keys)
         column = [None if reason is not None else next(own) for reason in batch.column("reason").to_pylist()]
         return batch.append_column("answers", pa.array(column, pa.string()))
 

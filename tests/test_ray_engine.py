@@ -91,3 +91,27 @@ def test_ray_engine_gives_the_local_scores(local_ray, data, tmp_path, monkeypatc
     one, two = (json.loads((d / "summary.json").read_text()) for d in (on_ray, local))
     assert one["records"] == two["records"] and one["records"]["quarantined"] == 2
     assert json.loads((on_ray / "manifest.json").read_text())["settings"]["engine"] == "ray"
+
+
+def test_reader_keeps_every_row_with_its_line_in_blocks(tmp_path, monkeypatch):
+    pytest.importorskip("ray", reason="Ray is not installed (pip install 'dataset-audit[ray]')")
+    import gzip
+
+    import pyarrow.fs as pafs
+
+    import auditor.ray_engine as engine
+    from auditor.data import read_records
+
+    path = tmp_path / "d.jsonl.gz"
+    lines = [json.dumps(chat(i)) for i in range(5)]
+    path.write_bytes(gzip.compress(("\n".join(lines[:2] + ["", "{broken"] + lines[2:]) + "\n").encode()))
+    monkeypatch.setattr(engine, "BLOCK_ROWS", 2)
+    source = engine._datasource([str(path)])
+    with pafs.LocalFileSystem().open_input_file(str(path)) as f:
+        blocks = list(source._read_stream(f, str(path)))
+    assert [b.num_rows for b in blocks] == [2, 2, 2]
+    rows = pa.concat_tables(blocks).to_pylist()
+    expected = list(read_records(path))
+    assert [(r["line"], r["index"], r["reason"]) for r in rows] == [
+        (x.line, x.index, getattr(x, "reason", None)) for x in expected]
+    assert [r["line"] for r in rows] == [1, 2, 4, 5, 6, 7]
