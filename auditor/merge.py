@@ -28,7 +28,7 @@ from .scoring import TraitScores
 from .shard import Shard
 
 # What every shard must share, besides these settings: the same inputs, model, dtype and vectors.
-SHARED_SETTINGS = (*SCORING_SETTINGS, "traits", "limit", "threshold", "dtype", "generator", "trust_remote_code")
+SHARED_SETTINGS = (*SCORING_SETTINGS, "traits", "limit", "threshold", "dtype", "trust_remote_code")
 SHARED_FIELDS = ("tool_version", "model", "dtype", "inputs")
 
 

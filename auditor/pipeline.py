@@ -22,8 +22,8 @@ from .explain import tag_sample
 from .extract import extract_from_examples
 from .generation import AnswerCache, GenerationSettings, base_answers
 from .models import DEFAULT_MODEL, LoadedModel, load_model
-from .shard import Shard
 from .scoring import TraitScores, projection_difference, score_trait
+from .shard import Shard
 from .traits import load_trait
 from .vectors import PersonaVector, builtin_vector_path
 
@@ -129,7 +129,7 @@ def _units(lm: LoadedModel, records: list[Record], config: ScanConfig, skip: np.
     return units
 
 
-def _answers_from_file(path: str, lm: LoadedModel) -> dict[str, list[int]]:
+def answers_from_file(path: str, lm: LoadedModel) -> dict[str, list[int]]:
     """Base answers given by the user: chat records whose last assistant turn answers a prompt, by prompt hash."""
     if not Path(path).is_file():
         raise AuditError(f"--base-responses {path}: not 'generate', 'none' or a file")
@@ -265,6 +265,9 @@ def check_scan_settings(config: ScanConfig) -> None:
         raise AuditError(f"--turns {config.turns}: use 'last' or 'all'")
     if config.shard:
         Shard.parse(config.shard)
+    if config.concurrency < 1 or config.num_gpus_per_worker < 0:
+        raise AuditError(f"--concurrency {config.concurrency} / --num-gpus-per-worker {config.num_gpus_per_worker}: "
+                         "use at least 1 actor and 0 or more GPUs")
     if config.generator == "vllm" and config.base_responses != "generate":
         raise AuditError("--generator vllm writes base answers: use it with --base-responses generate")
     if config.engine == "ray":
@@ -293,7 +296,7 @@ def scan(config: ScanConfig, show_progress: bool = False, lm: LoadedModel | None
         baseline.check_traits([v.trait for v in vectors])
     given = None
     if config.base_responses not in ("generate", "none"):
-        given = _answers_from_file(config.base_responses, lm)
+        given = answers_from_file(config.base_responses, lm)
     scored = score_records(lm, vectors, records, config, given=given, baseline=baseline, show=show_progress)
     tags = [tag_sample(r.messages) for r in scored.records]
     return ScanResult(scored.records, in_input_order(quarantined + scored.missing, files), scored.traits,

@@ -27,7 +27,7 @@ from .config import ScanConfig
 from .data import DATA_SUFFIXES, Quarantined, Record, expand_inputs, read_records
 from .errors import AuditError
 from .explain import tag_sample
-from .pipeline import ScanResult, _answers_from_file, generated_answers, load_vectors, score_records
+from .pipeline import ScanResult, answers_from_file, generated_answers, load_vectors, score_records
 from .models import load_model
 from .scoring import TraitScores
 from .vectors import PersonaVector
@@ -157,7 +157,7 @@ class Scorer:
             v.check_model(self.lm.name, self.lm.hidden_size, self.lm.num_layers, self.lm.fingerprint())
         self.given = None
         if config.base_responses not in ("generate", "none"):
-            self.given = _answers_from_file(config.base_responses, self.lm)
+            self.given = answers_from_file(config.base_responses, self.lm)
 
     def __call__(self, batch: pa.Table) -> pa.Table:
         from .results import scores_table

@@ -73,15 +73,31 @@ def _scan(data, tmp_path, monkeypatch, tiny_model_dir, name, *extra):
     return out
 
 
+def test_core_install_has_neither_ray_nor_vllm():
+    import subprocess
+    import sys
+    import tomllib
+    from pathlib import Path
+
+    project = tomllib.loads((Path(__file__).parent.parent / "pyproject.toml").read_text())["project"]
+    assert not [d for d in project["dependencies"] if d.startswith(("ray", "vllm"))]
+    code = ("import sys, auditor, auditor.cli, auditor.pipeline, auditor.api, auditor.merge; "
+            "print(sorted(m for m in ('ray', 'vllm') if m in sys.modules))")
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "[]"
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("mode", ["none", "generate"])
+@pytest.mark.parametrize("mode", ["none", "generate", "file"])
 def test_ray_engine_gives_the_local_scores(local_ray, data, tmp_path, monkeypatch, tiny_model_dir, mode):
+    if mode == "file":  # base answers from a file: records without one are quarantined on the workers
+        mode = tmp_path / "answers.jsonl"
+        mode.write_text("".join(json.dumps(chat(i, "Try rice.")) + "\n" for i in (0, 1, 3, 5, 20, 21)))
     extra = ["--base-responses", mode, "--turns", "all", "--limit", "12"]
     local = _scan(data, tmp_path, monkeypatch, tiny_model_dir, "local", *extra)
     on_ray = _scan(data, tmp_path, monkeypatch, tiny_model_dir, "ray", *extra, "--engine", "ray",
                    "--concurrency", "2" if mode == "none" else "1")  # 2 CPUs: 2 actors
     a, b = pq.read_table(on_ray / "scores.parquet"), pq.read_table(local / "scores.parquet")
-    assert a.schema == b.schema and a.num_rows == b.num_rows == 10
+    assert a.schema == b.schema and a.num_rows == b.num_rows == (10 if mode in ("none", "generate") else 6)
     for name in a.schema.names:
         if name.endswith(("_dp", "_score")):
             np.testing.assert_allclose(a[name].to_numpy(), b[name].to_numpy(), rtol=0, atol=1e-5)
@@ -89,7 +105,7 @@ def test_ray_engine_gives_the_local_scores(local_ray, data, tmp_path, monkeypatc
             assert a[name].to_pylist() == b[name].to_pylist(), name
     assert (on_ray / "quarantine.jsonl").read_text() == (local / "quarantine.jsonl").read_text()
     one, two = (json.loads((d / "summary.json").read_text()) for d in (on_ray, local))
-    assert one["records"] == two["records"] and one["records"]["quarantined"] == 2
+    assert one["records"] == two["records"] and one["records"]["total"] == 12
     assert json.loads((on_ray / "manifest.json").read_text())["settings"]["engine"] == "ray"
 
 
