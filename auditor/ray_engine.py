@@ -234,13 +234,11 @@ def scan_on_ray(config: ScanConfig, show_progress: bool = False) -> ScanResult:
     """The scan of `config.inputs` on Ray; the same ScanResult (and so the same output files) as the local engine."""
     ray = _ray()
     files = input_files(config.inputs)
-    fixed = _start(ray, config, show_progress)
+    _check_resources(ray, config, 2 if config.base_responses == "generate" else 1, _start(ray, config, show_progress))
     resources = {"num_gpus": config.num_gpus_per_worker} if config.num_gpus_per_worker else {"num_cpus": 1}
     env = {"env_vars": {k: os.environ[k] for k in ("DATASET_AUDIT_CACHE", "HF_HOME") if k in os.environ}}
     vectors, model_name, device, dtype = ray.get(
         ray.remote(_prepare).options(**resources, runtime_env=env).remote(config))
-    stages = 2 if config.base_responses == "generate" else 1
-    _check_resources(ray, config, stages, fixed)
     ds = ray.data.read_datasource(_datasource(files), num_cpus=0)  # parsing is light: it must not wait for actors
     if config.limit is not None:
         ds = ds.limit(config.limit)

@@ -131,3 +131,9 @@ def test_reader_keeps_every_row_with_its_line_in_blocks(tmp_path, monkeypatch):
     assert [(r["line"], r["index"], r["reason"]) for r in rows] == [
         (x.line, x.index, getattr(x, "reason", None)) for x in expected]
     assert [r["line"] for r in rows] == [1, 2, 4, 5, 6, 7]
+
+
+def test_more_actors_than_a_local_instance_holds_is_a_usage_error(local_ray, write_jsonl, tmp_path):
+    result = run("scan", write_jsonl([chat(0)]), "--engine", "ray", "--concurrency", "3", "--out", tmp_path / "out")
+    assert result.exit_code == 2
+    assert "2 model stages x --concurrency 3 x 1 CPU = 6 CPUs, the Ray cluster has 2" in result.output
