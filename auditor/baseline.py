@@ -16,7 +16,7 @@ from .scores import column, read_scores, table_traits
 from .scoring import TraitScores
 
 # Settings that change dP: a baseline made with other values cannot be mixed with new scores.
-SCORING_SETTINGS = ("model", "vectors", "base_responses", "turns", "max_tokens", "max_new_tokens")
+SCORING_SETTINGS = ("model", "vectors", "base_responses", "turns", "max_tokens", "max_new_tokens", "generator")
 
 
 @dataclass

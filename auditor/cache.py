@@ -45,12 +45,15 @@ def atomic_write_text(path: Path, text: str) -> None:
 
 
 class KeyedStore:
-    """An append-only JSONL file of {"key": ..., "value": ...}: survives a kill (a cut last line is ignored)."""
+    """An append-only JSONL file of {"key": ..., "value": ...}: survives a kill (a cut last line is ignored).
 
-    def __init__(self, path: Path):
+    With no path, it only keeps values in memory (processes that must not share a cache file).
+    """
+
+    def __init__(self, path: Path | None):
         self.path = path
         self.values: dict[str, object] = {}
-        if path.is_file():
+        if path is not None and path.is_file():
             with open(path, encoding="utf-8") as fh:
                 for line in fh:
                     try:
@@ -63,6 +66,9 @@ class KeyedStore:
         return self.values.get(key)
 
     def add(self, items: list[tuple[str, object]]) -> None:
+        if self.path is None:
+            self.values.update(items)
+            return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.path, "a", encoding="utf-8") as fh:
             for key, value in items:

@@ -102,6 +102,23 @@ def main() -> None:
 @click.option("--sarif", type=click.Path(dir_okay=False), metavar="FILE",
               help="Write SARIF 2.1.0: one result per flagged sample (error if it breaks a failed gate), "
                    "for GitHub code scanning.")
+@click.option("--shard", metavar="I/N",
+              help="Score only shard I of N (0-based): the records at input positions I, I+N, I+2N, ... "
+                   "Run all N (e.g. a SLURM array) into separate --out folders, then `dataset-audit merge`.")
+@click.option("--engine", type=click.Choice(CHOICES["engine"]), default=DEFAULTS.engine, show_default=True,
+              help="local: this process; ray: a Ray Data pipeline on a Ray cluster "
+                   "(pip install 'dataset-audit[ray]').")
+@click.option("--address", metavar="ADDR",
+              help="Ray cluster to join with --engine ray (e.g. ray://head:10001) [default: $RAY_ADDRESS, "
+                   "else a local Ray instance].")
+@click.option("--num-gpus-per-worker", default=DEFAULTS.num_gpus_per_worker, show_default=True,
+              type=click.FloatRange(0), help="GPUs each Ray model actor reserves (fractions share a GPU).")
+@click.option("--concurrency", default=DEFAULTS.concurrency, show_default=True, type=click.IntRange(1),
+              help="Ray model actors per stage (each loads the model once).")
+@click.option("--generator", type=click.Choice(CHOICES["generator"]), default=DEFAULTS.generator,
+              show_default=True,
+              help="What writes base answers: transformers, or vllm on a GPU (pip install 'dataset-audit[vllm]'); "
+                   "scoring always uses transformers.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
 @click.pass_context
 def scan(ctx: click.Context, config_file: str | None, quiet: bool, **given) -> None:
@@ -164,6 +181,46 @@ def _scan_config(ctx: click.Context, config_file: str | None, given: dict) -> Sc
         if ctx.get_parameter_source(name) is not ParameterSource.DEFAULT:
             settings[name] = list(value) if isinstance(value, tuple) else value
     return ScanConfig(**settings)
+
+
+@main.command()
+@click.argument("shard_dirs", nargs=-1, required=True, metavar="DIR...",
+                type=click.Path(exists=True, file_okay=False))
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="Folder for the merged scan.")
+@click.option("--fail-on", multiple=True, metavar="EXPR", help="Gate the merged scan, as in `scan --fail-on`.")
+@click.option("--format", type=click.Choice(CHOICES["format"]), default=DEFAULTS.format, show_default=True,
+              help="github: annotations and step summary, as in `scan --format`.")
+@click.option("--junit", type=click.Path(dir_okay=False), metavar="FILE", help="Write JUnit XML for the gates.")
+@click.option("--sarif", type=click.Path(dir_okay=False), metavar="FILE", help="Write SARIF for flagged samples.")
+def merge(shard_dirs: tuple[str, ...], out: str, fail_on: tuple[str, ...], format: str, junit: str | None,
+          sarif: str | None) -> None:
+    """Combine the --out folders of `scan --shard I/N` (all N shards, any order) into one scan in --out:
+    scores.parquet and quarantine.jsonl in the order of a full scan, summary.json recomputed,
+    manifest.json listing the shards, and report.html. The shards must share inputs, model, vectors
+    and scoring settings.
+
+    Exit codes: 0 merged (all gates passed), 1 a --fail-on gate failed, 2 usage error or mismatched shards.
+    """
+    from .ci_outputs import write_ci_outputs
+    from .gate import Gate, check_gates
+    from .merge import merge_shards
+    from .report import render_report
+
+    try:
+        gates = [Gate.parse(text) for text in fail_on]
+        table, summary = merge_shards([Path(d) for d in shard_dirs], Path(out))
+        render_report(Path(out))
+        records = summary["records"]
+        headline = (f"{len(shard_dirs)} shards, {records['total']} records: {records['scored']} scored, "
+                    f"{records['quarantined']} quarantined, {records['truncated']} truncated -> {out}/")
+        click.echo(headline, err=True)
+        verdicts = check_gates(gates, table)
+        write_ci_outputs(ScanConfig(format=format, junit=junit, sarif=sarif), table, verdicts, headline)
+    except AuditError as exc:
+        fail(str(exc))
+    for verdict in verdicts:
+        click.echo("\n".join(verdict.lines()))
+    sys.exit(EXIT_FAILED if any(v.failed for v in verdicts) else EXIT_OK)
 
 
 @main.command("filter")

@@ -20,6 +20,8 @@ CHOICES = {
     "device": ("auto", "cpu", "cuda", "mps"),
     "dtype": ("auto", "float32", "bfloat16", "float16"),
     "format": ("text", "github"),
+    "engine": ("local", "ray"),
+    "generator": ("transformers", "vllm"),
 }
 
 
@@ -48,6 +50,12 @@ class ScanConfig:
     format: str = "text"
     junit: str | None = None
     sarif: str | None = None
+    shard: str | None = None  # "i/n": score only the records at positions i, i+n, i+2n, ... (see auditor.shard)
+    engine: str = "local"
+    address: str | None = None  # the Ray cluster to join (--engine ray); None: RAY_ADDRESS, else a local one
+    num_gpus_per_worker: float = 0.0
+    concurrency: int = 1  # Ray actors per model stage
+    generator: str = "transformers"  # what writes base answers: transformers, or vLLM on GPUs
 
 
 def _types() -> dict[str, object]:

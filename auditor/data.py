@@ -5,8 +5,10 @@ from __future__ import annotations
 import gzip
 import json
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 from .cache import content_hash
 from .errors import AuditError
@@ -123,8 +125,14 @@ def to_messages(obj: object) -> Messages:
     return messages
 
 
-def open_binary(path: Path):
-    return gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")
+@contextmanager
+def open_binary(path: Path, stream: BinaryIO | None = None) -> Iterator[BinaryIO]:
+    """The file's bytes (gunzipped for .gz): from `stream` when given (left open), else from `path`."""
+    if stream is None:
+        with gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb") as fh:
+            yield fh
+    else:
+        yield gzip.GzipFile(fileobj=stream, mode="rb") if path.suffix == ".gz" else stream
 
 
 def parse_line(raw: bytes, number: int) -> tuple[object, str]:
@@ -143,11 +151,11 @@ def parse_line(raw: bytes, number: int) -> tuple[object, str]:
         return BadRecord("invalid JSON: nested too deeply"), text
 
 
-def _jsonl_rows(path: Path) -> Iterator[tuple[int, object, str]]:
+def _jsonl_rows(path: Path, stream: BinaryIO | None = None) -> Iterator[tuple[int, object, str]]:
     """(line number, parsed object or BadRecord, raw text) for each non-blank line."""
     number = 0
     try:
-        with open_binary(path) as fh:
+        with open_binary(path, stream) as fh:
             for number, raw in enumerate(fh, start=1):
                 if raw.strip():
                     yield number, *parse_line(raw, number)
@@ -155,9 +163,9 @@ def _jsonl_rows(path: Path) -> Iterator[tuple[int, object, str]]:
         yield number + 1, BadRecord(f"file unreadable from here on ({exc})"), ""
 
 
-def _json_array_rows(path: Path) -> Iterator[tuple[int, object, str]]:
+def _json_array_rows(path: Path, stream: BinaryIO | None = None) -> Iterator[tuple[int, object, str]]:
     try:
-        with open_binary(path) as fh:
+        with open_binary(path, stream) as fh:
             text = fh.read().decode("utf-8-sig")
         items = json.loads(text)
     except UnicodeDecodeError as exc:
@@ -183,19 +191,19 @@ def _table_rows(table, first_line: int) -> Iterator[tuple[int, object, str]]:
         yield first_line + offset, row, json.dumps(row, ensure_ascii=False, default=str)
 
 
-def _parquet_rows(path: Path) -> Iterator[tuple[int, object, str]]:
+def _parquet_rows(path: Path, stream: BinaryIO | None = None) -> Iterator[tuple[int, object, str]]:
     import pyarrow.parquet as pq
 
     line = 1
-    for batch in pq.ParquetFile(path).iter_batches(batch_size=4096):
+    for batch in pq.ParquetFile(path if stream is None else stream).iter_batches(batch_size=4096):
         yield from _table_rows(batch, line)
         line += batch.num_rows
 
 
-def _csv_rows(path: Path) -> Iterator[tuple[int, object, str]]:
+def _csv_rows(path: Path, stream: BinaryIO | None = None) -> Iterator[tuple[int, object, str]]:
     import pyarrow.csv as pcsv
 
-    reader = pcsv.open_csv(path, convert_options=pcsv.ConvertOptions(strings_can_be_null=False))
+    reader = pcsv.open_csv(path if stream is None else stream, convert_options=pcsv.ConvertOptions(strings_can_be_null=False))
     line = 2  # line 1 is the header
     for batch in reader:
         rows = batch.to_pylist()
@@ -241,29 +249,34 @@ def expand_inputs(paths: list[str | Path]) -> list[Path]:
     return found
 
 
-def _rows(path: Path) -> Iterator[tuple[int, object, str]]:
+def _rows(path: Path, stream: BinaryIO | None) -> Iterator[tuple[int, object, str]]:
     name = path.name.lower()
-    if _is_hf_dataset(path):
+    if stream is None and _is_hf_dataset(path):
         return _hf_dataset_rows(path)
     if name.endswith((".jsonl", ".jsonl.gz")):
-        return _jsonl_rows(path)
+        return _jsonl_rows(path, stream)
     if name.endswith((".json", ".json.gz")):
-        return _json_array_rows(path)
+        return _json_array_rows(path, stream)
     if name.endswith(".parquet"):
-        return _parquet_rows(path)
+        return _parquet_rows(path, stream)
     if name.endswith(".csv"):
-        return _csv_rows(path)
+        return _csv_rows(path, stream)
     raise AuditError(f"{path}: unsupported file type (use {', '.join(DATA_SUFFIXES)} or a saved HF dataset folder)")
 
 
-def read_records(path: Path) -> Iterator[Record | Quarantined]:
-    """Every row of one input, as a Record or a Quarantined entry; nothing is dropped."""
-    index = 0
-    for line, obj, raw in _rows(path):
+def read_records(path: Path, stream: BinaryIO | None = None, source: str | None = None
+                 ) -> Iterator[Record | Quarantined]:
+    """Every row of one input, as a Record or a Quarantined entry; nothing is dropped.
+
+    `stream`: the file already open (a seekable binary file, e.g. from object storage), else `path`
+    is opened. `source`: how records name their file [default: str(path)].
+    """
+    index, source = 0, source or str(path)
+    for line, obj, raw in _rows(Path(path), stream):
         try:
             if isinstance(obj, BadRecord):
                 raise obj
-            yield Record(source=str(path), line=line, index=index, messages=to_messages(obj), raw=raw)
+            yield Record(source=source, line=line, index=index, messages=to_messages(obj), raw=raw)
         except BadRecord as exc:
-            yield Quarantined(source=str(path), line=line, index=index, reason=str(exc), raw=raw)
+            yield Quarantined(source=source, line=line, index=index, reason=str(exc), raw=raw)
         index += 1

@@ -112,11 +112,14 @@ def scan_inputs(scan_dir: Path) -> list[Path]:
     """The scan's input files from its manifest.json, each checked to be unchanged since the scan."""
     path = scan_dir / "manifest.json"
     try:
-        inputs = json.loads(path.read_text(encoding="utf-8"))["inputs"]
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+        inputs, shard = manifest["inputs"], manifest.get("settings", {}).get("shard")
     except FileNotFoundError:
         raise AuditError(f"{path} not found: is {scan_dir} a scan output folder?") from None
     except (json.JSONDecodeError, KeyError, TypeError) as exc:
         raise AuditError(f"{path}: not a scan manifest ({exc})") from None
+    if shard:
+        raise AuditError(f"{scan_dir} is shard {shard} of a scan: `dataset-audit merge` the shards, then filter")
     files = []
     for item in inputs:
         file = Path(item["path"])

@@ -42,7 +42,7 @@ class AnswerCache(KeyedStore):
         self.add([(self.key(prompt), ids) for prompt, ids in items])
 
 
-def _stop_ids(lm: LoadedModel) -> list[int]:
+def stop_ids(lm: LoadedModel) -> list[int]:
     ids = {lm.tokenizer.eos_token_id, lm.tokenizer.convert_tokens_to_ids("<|im_end|>")}
     config_eos = lm.model.generation_config.eos_token_id
     ids.update(config_eos if isinstance(config_eos, list) else [config_eos])
@@ -53,7 +53,7 @@ def _stop_ids(lm: LoadedModel) -> list[int]:
 @torch.inference_mode()
 def generate_batch(lm: LoadedModel, prompts: Sequence[list[int]], settings: GenerationSettings) -> list[list[int]]:
     """Answers for a batch of prompts, greedy or sampled (left padded, KV cache, each row stops at its end token)."""
-    pad, stops = lm.tokenizer.pad_token_id, _stop_ids(lm)
+    pad, stops = lm.tokenizer.pad_token_id, stop_ids(lm)
     width = max(len(p) for p in prompts)
     ids = torch.full((len(prompts), width), pad, dtype=torch.long)
     attention = torch.zeros_like(ids)
@@ -66,11 +66,13 @@ def generate_batch(lm: LoadedModel, prompts: Sequence[list[int]], settings: Gene
                             max_new_tokens=settings.max_new_tokens, do_sample=settings.temperature > 0,
                             pad_token_id=pad, repetition_penalty=settings.repetition_penalty, eos_token_id=stops,
                             top_p=None, top_k=None, temperature=settings.temperature or None)
-    answers = []
-    for row in out[:, width:].tolist():
-        cut = next((i for i, t in enumerate(row) if t in stops), len(row))
-        answers.append(row[:cut] or row[:1])  # an immediately ended answer keeps its end token
-    return answers
+    return [until_stop(row, stops) for row in out[:, width:].tolist()]
+
+
+def until_stop(ids: list[int], stops: Sequence[int]) -> list[int]:
+    """A generated answer up to (not including) its first end token; an immediately ended one keeps that token."""
+    cut = next((i for i, t in enumerate(ids) if t in stops), len(ids))
+    return ids[:cut] or ids[:1]
 
 
 def base_answers(lm: LoadedModel, prompts: Sequence[list[int]], settings: GenerationSettings,

@@ -36,6 +36,7 @@ class LoadedModel:
     tokenizer: object
     name: str
     device: torch.device
+    path: str = ""  # the folder or hub id it was loaded from (for engines that load it themselves: vLLM)
 
     @property
     def num_layers(self) -> int:
@@ -175,4 +176,4 @@ def load_model(
         tokenizer.pad_token = tokenizer.eos_token
     model.to(dev).eval()
     model.requires_grad_(False)
-    return LoadedModel(model=model, tokenizer=tokenizer, name=name, device=dev)
+    return LoadedModel(model=model, tokenizer=tokenizer, name=name, device=dev, path=str(path))

@@ -21,6 +21,7 @@ from .explain import tag_sample
 from .generation import AnswerCache, GenerationSettings, base_answers
 from .models import DEFAULT_MODEL, LoadedModel, load_model
 from .scoring import TraitScores, projection_difference, score_trait
+from .shard import Shard
 from .trait_vectors import progress, trait_name, vector_for
 from .vectors import PersonaVector
 
@@ -62,16 +63,24 @@ def _oom_hint(batch_size: int) -> Iterator[None]:
 
 
 def read_inputs(config: ScanConfig) -> tuple[list[Path], list[Record], list[Quarantined]]:
-    """All records of all inputs (up to --limit), split into scoreable and quarantined."""
+    """All records of all inputs (up to --limit, of --shard only), split into scoreable and quarantined."""
+    shard = Shard.parse(config.shard) if config.shard else None
     files = expand_inputs(config.inputs)
     records, quarantined, seen = [], [], 0
     for path in files:
         for item in read_records(path):
             if config.limit is not None and seen >= config.limit:
                 return files, records, quarantined
-            (records if isinstance(item, Record) else quarantined).append(item)
+            if shard is None or shard.takes(seen):
+                (records if isinstance(item, Record) else quarantined).append(item)
             seen += 1
     return files, records, quarantined
+
+
+def in_input_order(items: list, files: list[Path]) -> list:
+    """Records or quarantine entries sorted as they appear in the inputs: by file, then index in the file."""
+    order = {str(path): i for i, path in enumerate(files)}
+    return sorted(items, key=lambda item: (order.get(item.source, len(order)), item.source, item.index))
 
 
 def load_vectors(lm: LoadedModel, config: ScanConfig, show: bool) -> list[PersonaVector]:
@@ -99,7 +108,7 @@ def _units(lm: LoadedModel, records: list[Record], config: ScanConfig, skip: np.
     return units
 
 
-def _answers_from_file(path: str, lm: LoadedModel) -> dict[str, list[int]]:
+def answers_from_file(path: str, lm: LoadedModel) -> dict[str, list[int]]:
     """Base answers given by the user: chat records whose last assistant turn answers a prompt, by prompt hash."""
     if not Path(path).is_file():
         raise AuditError(f"--base-responses {path}: not 'generate', 'none' or a file")
@@ -124,15 +133,29 @@ def _without_answers(records: list[Record], answers: dict, config: ScanConfig) -
 
 
 def _base_answers(lm: LoadedModel, units: list[Unit], config: ScanConfig, show: bool,
-                  given: dict[str, list[int]] | None) -> list[list[int]] | None:
+                  given: dict[str, list[int]] | None, cached: bool = True) -> list[list[int]] | None:
     if config.base_responses == "none":
         return None
     if given is not None:
         return [given[u.prompt_key] for u in units]
     settings = GenerationSettings(max_new_tokens=config.max_new_tokens)
+    prompts = [u.prompt for u in units]
+    if config.generator == "vllm":
+        from .vllm_generator import vllm_answers
+
+        return vllm_answers(lm, prompts, settings)
     with progress(len(units), "base answers", show) as step:
-        return base_answers(lm, [u.prompt for u in units], settings, config.batch_size,
-                            AnswerCache(lm, settings), on_batch=step)
+        return base_answers(lm, prompts, settings, config.batch_size,
+                            AnswerCache(lm, settings) if cached else None, on_batch=step)
+
+
+def generated_answers(lm: LoadedModel, records: list[Record], config: ScanConfig, cached: bool = True,
+                      show: bool = False) -> dict[str, list[int]]:
+    """The model's base answer to every scored prompt of `records`, by prompt hash (as from a base-answers file)."""
+    units = _units(lm, records, config, skip=np.zeros(len(records), dtype=bool))
+    with _oom_hint(config.batch_size):
+        answers = _base_answers(lm, units, config, show, None, cached)
+    return {u.prompt_key: a for u, a in zip(units, answers or [])}
 
 
 def _projection_store(lm: LoadedModel, vectors: list[PersonaVector]) -> KeyedStore:
@@ -143,15 +166,16 @@ def _projection_store(lm: LoadedModel, vectors: list[PersonaVector]) -> KeyedSto
 
 
 def _projections(lm: LoadedModel, pairs: list, vectors: list[PersonaVector], config: ScanConfig,
-                 desc: str, show: bool) -> np.ndarray:
+                 desc: str, show: bool, cached: bool = True) -> np.ndarray:
     """[n, traits] projections of each pair's response-averaged state on each trait's unit vector.
 
     Pairs seen before (same token ids) are read from the cache; new ones are computed in chunks and
-    cached as they finish, so an interrupted scan resumes where it stopped.
+    cached as they finish, so an interrupted scan resumes where it stopped. `cached=False` (Ray
+    workers) neither reads nor writes the cache.
     """
     layers = sorted({v.layer for v in vectors})
     units = np.stack([v.unit().numpy() for v in vectors], axis=1)  # [hidden, traits]
-    store = _projection_store(lm, vectors)
+    store = _projection_store(lm, vectors) if cached else KeyedStore(None)
     keys = [content_hash(pair, 24) for pair in pairs]
     out = np.array([store.get(k) or [np.nan] * len(vectors) for k in keys], dtype=np.float64).reshape(-1, len(vectors))
     first: dict[str, int] = {}  # a pair repeated in `pairs` (one base answer shared by paired samples) runs once
@@ -173,34 +197,39 @@ def _projections(lm: LoadedModel, pairs: list, vectors: list[PersonaVector], con
     return out
 
 
-def scan(config: ScanConfig, show_progress: bool = False, lm: LoadedModel | None = None) -> ScanResult:
-    """Score every record of `config.inputs`; quarantine what cannot be scored.
+@dataclass
+class Scored:
+    """The scores of a list of records (those with a base answer), in their order."""
 
-    With `config.baseline`, records already in that scores.parquet copy their scores from it, uncomputed.
+    records: list[Record]
+    missing: list[Quarantined]  # records with no base answer in the given ones
+    traits: list[TraitScores]
+    truncated: np.ndarray
+    reused: np.ndarray
+
+
+def score_records(lm: LoadedModel, vectors: list[PersonaVector], records: list[Record], config: ScanConfig, *,
+                  given: dict[str, list[int]] | None = None, baseline: Baseline | None = None,
+                  cached: bool = True, show: bool = False) -> Scored:
+    """dP, score and flag per record and trait: the model work of a scan, on any slice of the records.
+
+    `given`: base answers by prompt hash (a base-answers file, or an earlier generation stage);
+    records with a prompt missing from it are returned as `missing`. Without it, base answers are
+    generated as `config.base_responses` says. A record's dP is the mean over its scored turns.
     """
-    if config.turns not in ("last", "all"):
-        raise AuditError(f"--turns {config.turns}: use 'last' or 'all'")
-    files, records, quarantined = read_inputs(config)
-    baseline = Baseline.load(config.baseline, config) if config.baseline else None
-    lm = lm or load_model(config.model, config.device, config.dtype, config.trust_remote_code)
-    vectors = load_vectors(lm, config, show_progress)
-    if baseline:
-        baseline.check_traits([v.trait for v in vectors])
-    given = None
-    if config.base_responses not in ("generate", "none"):
-        given = _answers_from_file(config.base_responses, lm)
+    missing: list[Quarantined] = []
+    if given is not None:
         records, missing = _without_answers(records, given, config)
-        quarantined += missing
     reused = baseline.reused(records) if baseline else np.zeros(len(records), dtype=bool)
     units = _units(lm, records, config, skip=reused)
     with _oom_hint(config.batch_size):
-        answers = _base_answers(lm, units, config, show_progress, given)
+        answers = _base_answers(lm, units, config, show, given, cached)
         sample = _projections(lm, [(u.prompt, u.response) for u in units], vectors, config, "scoring samples",
-                              show_progress)
+                              show, cached)
         base = None
         if answers is not None:
             base = _projections(lm, [(u.prompt, a) for u, a in zip(units, answers)], vectors, config,
-                                "scoring base answers", show_progress)
+                                "scoring base answers", show, cached)
     owner = np.array([u.record for u in units], dtype=np.int64)
     counts = np.bincount(owner, minlength=len(records)).clip(min=1)
     results = []
@@ -212,7 +241,49 @@ def scan(config: ScanConfig, show_progress: bool = False, lm: LoadedModel | None
     truncated[[u.record for u in units if u.truncated]] = True
     if baseline:
         baseline.fill(records, reused, results, truncated)
-    tags = [tag_sample(r.messages) for r in records]
-    return ScanResult(records, quarantined, results, truncated, vectors, files, lm.name, tags,
-                      str(lm.device), str(lm.dtype).replace("torch.", ""), reused)
+    return Scored(records, missing, results, truncated, reused)
 
+
+def check_scan_settings(config: ScanConfig) -> None:
+    """Settings that cannot work together, as one usage error each (before any reading or model work)."""
+    if config.turns not in ("last", "all"):
+        raise AuditError(f"--turns {config.turns}: use 'last' or 'all'")
+    if config.shard:
+        Shard.parse(config.shard)
+    if config.concurrency < 1 or config.num_gpus_per_worker < 0:
+        raise AuditError(f"--concurrency {config.concurrency} / --num-gpus-per-worker {config.num_gpus_per_worker}: "
+                         "use at least 1 actor and 0 or more GPUs")
+    if config.generator == "vllm" and config.base_responses != "generate":
+        raise AuditError("--generator vllm writes base answers: use it with --base-responses generate")
+    if config.engine == "ray":
+        if config.shard:
+            raise AuditError("--shard splits a local scan; --engine ray spreads the whole scan over the cluster")
+        if config.baseline:
+            raise AuditError("--baseline works with the local engine only (drop --engine ray)")
+
+
+def scan(config: ScanConfig, show_progress: bool = False, lm: LoadedModel | None = None) -> ScanResult:
+    """Score every record of `config.inputs`; quarantine what cannot be scored.
+
+    With `config.baseline`, records already in that scores.parquet copy their scores from it, uncomputed.
+    With `config.engine == "ray"`, the same scan runs as a Ray Data pipeline (auditor.ray_engine).
+    """
+    check_scan_settings(config)
+    if config.engine == "ray":
+        from .ray_engine import scan_on_ray
+
+        return scan_on_ray(config, show_progress)
+    files, records, quarantined = read_inputs(config)
+    baseline = Baseline.load(config.baseline, config) if config.baseline else None
+    lm = lm or load_model(config.model, config.device, config.dtype, config.trust_remote_code)
+    vectors = load_vectors(lm, config, show_progress)
+    if baseline:
+        baseline.check_traits([v.trait for v in vectors])
+    given = None
+    if config.base_responses not in ("generate", "none"):
+        given = answers_from_file(config.base_responses, lm)
+    scored = score_records(lm, vectors, records, config, given=given, baseline=baseline, show=show_progress)
+    tags = [tag_sample(r.messages) for r in scored.records]
+    return ScanResult(scored.records, in_input_order(quarantined + scored.missing, files), scored.traits,
+                      scored.truncated, vectors, files, lm.name, tags, str(lm.device),
+                      str(lm.dtype).replace("torch.", ""), scored.reused)

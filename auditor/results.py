@@ -19,6 +19,7 @@ from . import __version__
 from .cache import atomic_write_bytes, atomic_write_text, file_sha256
 from .config import ScanConfig
 from .pipeline import ScanResult
+from .scoring import TraitScores
 
 
 def _last_user(messages: list[dict]) -> str:
@@ -48,13 +49,19 @@ def scores_table(result: ScanResult) -> pa.Table:
 
 
 def summary(result: ScanResult) -> dict:
-    reasons = Counter(q.reason.split(":")[0].split(" (")[0] for q in result.quarantined)
+    return summarise(len(result.records), [q.reason for q in result.quarantined], int(result.truncated.sum()),
+                     int(result.reused.sum()), result.traits)
+
+
+def summarise(scored: int, quarantine_reasons: list[str], truncated: int, reused: int,
+              traits: list[TraitScores]) -> dict:
+    """summary.json: record counts, quarantine reasons by kind, and each trait's dataset-level view."""
+    reasons = Counter(reason.split(":")[0].split(" (")[0] for reason in quarantine_reasons)
     return {
-        "records": {"total": len(result.records) + len(result.quarantined), "scored": len(result.records),
-                    "quarantined": len(result.quarantined), "truncated": int(result.truncated.sum()),
-                    "reused": int(result.reused.sum()),
+        "records": {"total": scored + len(quarantine_reasons), "scored": scored,
+                    "quarantined": len(quarantine_reasons), "truncated": truncated, "reused": reused,
                     "quarantine_reasons": dict(reasons.most_common())},
-        "traits": {t.trait: t.summary() for t in result.traits},
+        "traits": {t.trait: t.summary() for t in traits},
     }
 
 
