@@ -44,6 +44,8 @@ def test_ray_engine_usage_errors(write_jsonl, tmp_path, extra, says):
 @pytest.fixture(scope="module")
 def local_ray():
     ray = pytest.importorskip("ray", reason="Ray is not installed (pip install 'dataset-audit[ray]')")
+    if ray.is_initialized():  # an earlier in-process scan may have started one
+        ray.shutdown()
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     yield ray
     ray.shutdown()
