@@ -296,9 +296,9 @@ def bench_flops(lm, sizes: dict) -> dict:
 @torch.inference_mode()
 def generate_one_by_one(lm, prompts, settings) -> list[list[int]]:
     """The straightforward way: `model.generate` on one prompt at a time (same stop tokens and penalty)."""
-    from auditor.generation import _stop_ids
+    from auditor.generation import stop_ids
 
-    stops, answers = _stop_ids(lm), []
+    stops, answers = stop_ids(lm), []
     for prompt in prompts:
         ids = torch.tensor([prompt], device=lm.device)
         out = lm.model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), do_sample=False,
