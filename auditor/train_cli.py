@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
 
-from .cli import DEFAULTS, fail, interrupted
+from .cli import DEFAULTS, _split_commas, fail, interrupted
 from .config import CHOICES
 from .errors import AuditError
 from .steering import MODES
@@ -44,7 +43,7 @@ def vector_options(command):
     command = click.option("--vectors", multiple=True, type=click.Path(dir_okay=False),
                            help="Persona-vector .safetensors file to use instead of the built-in one.")(command)
     return click.option("--traits", default=",".join(DEFAULTS.traits), show_default=True,
-                        callback=lambda _c, _p, v: [t for t in v.split(",") if t],
+                        callback=_split_commas,
                         help="Comma-separated built-in trait names or trait JSON files.")(command)
 
 
@@ -242,6 +241,7 @@ def shift(model: str, finetuned: str, traits: list[str], vectors: tuple[str, ...
     from rich.table import Table
 
     from .models import load_model
+    from .monitor import write_json
     from .shift import fine_tuning_shift
 
     try:
@@ -250,7 +250,7 @@ def shift(model: str, finetuned: str, traits: list[str], vectors: tuple[str, ...
         tuned = load_model(finetuned, device, dtype, trust_remote_code)
         shifts = fine_tuning_shift(base, tuned, found, batch_size)
         if json_out:
-            Path(json_out).write_text(json.dumps([s.to_json() for s in shifts], indent=2) + "\n")
+            write_json([s.to_json() for s in shifts], Path(json_out))
     except AuditError as exc:
         fail(str(exc))
     table = Table(title=f"Fine-tuning shift: {tuned.name} vs {base.name}")
