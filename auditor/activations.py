@@ -25,33 +25,57 @@ def layer_module(lm: LoadedModel, layer: int) -> torch.nn.Module:
 
 
 @contextmanager
-def record_layers(lm: LoadedModel, layers: Sequence[int], stop: bool = True) -> Iterator[dict[int, torch.Tensor]]:
-    """Collect the hidden states at `layers` during a forward pass; optionally stop after the deepest."""
-    store: dict[int, torch.Tensor] = {}
-    deepest = max(layers)
+def _layer_hooks(lm: LoadedModel, layers: Sequence[int],
+                 on_output: Callable[[int, torch.Tensor], None]) -> Iterator[None]:
+    """Call `on_output(layer, hidden states)` on every forward through `layers`; the hooks go on exit."""
 
     def make_hook(layer: int):
         def hook(_module, _inputs, output):
-            store[layer] = output[0] if isinstance(output, tuple) else output
-            if stop and layer == deepest:
-                raise _StopForward
+            on_output(layer, output[0] if isinstance(output, tuple) else output)
 
         return hook
 
     handles = [layer_module(lm, layer).register_forward_hook(make_hook(layer)) for layer in set(layers)]
     try:
-        yield store
+        yield
     finally:
         for handle in handles:
             handle.remove()
 
 
+@contextmanager
+def record_layers(lm: LoadedModel, layers: Sequence[int], stop: bool = True) -> Iterator[dict[int, torch.Tensor]]:
+    """Collect the hidden states at `layers` during a forward pass; optionally stop after the deepest."""
+    store: dict[int, torch.Tensor] = {}
+    deepest = max(layers)
+
+    def keep(layer: int, states: torch.Tensor) -> None:
+        store[layer] = states
+        if stop and layer == deepest:
+            raise _StopForward
+
+    with _layer_hooks(lm, layers, keep):
+        yield store
+
+
+@contextmanager
+def record_steps(lm: LoadedModel, layers: Sequence[int]) -> Iterator[dict[int, list[torch.Tensor]]]:
+    """The last position's hidden state [batch, hidden] at `layers`, one per forward call (generation: per token)."""
+    store: dict[int, list[torch.Tensor]] = {layer: [] for layer in layers}
+    with _layer_hooks(lm, layers, lambda layer, states: store[layer].append(states[:, -1])):
+        yield store
+
+
 def hidden_states(lm: LoadedModel, input_ids: torch.Tensor, attention_mask: torch.Tensor,
-                  layers: Sequence[int]) -> dict[int, torch.Tensor]:
-    """Hidden states [batch, seq, hidden] at `layers`, computing no deeper than needed."""
+                  layers: Sequence[int], **kwargs) -> dict[int, torch.Tensor]:
+    """Hidden states [batch, seq, hidden] at `layers`, computing no deeper than needed.
+
+    `kwargs` go to the model (position_ids; a KV cache to continue from, with use_cache=True).
+    """
+    kwargs.setdefault("use_cache", False)
     with record_layers(lm, layers) as store:
         try:
-            lm.model.base_model(input_ids=input_ids, attention_mask=attention_mask, use_cache=False)
+            lm.model.base_model(input_ids=input_ids, attention_mask=attention_mask, **kwargs)
         except _StopForward:
             pass
     return store

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import copy
+import inspect
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import torch
 
-from .activations import length_batches
+from .activations import hidden_states, length_batches, record_steps
 from .cache import KeyedStore, cache_dir, content_hash
 from .models import LoadedModel
 
@@ -50,23 +53,98 @@ def stop_ids(lm: LoadedModel) -> list[int]:
     return sorted(i for i in ids if i is not None and i != unk)
 
 
-@torch.inference_mode()
-def generate_batch(lm: LoadedModel, prompts: Sequence[list[int]], settings: GenerationSettings) -> list[list[int]]:
-    """Answers for a batch of prompts, greedy or sampled (left padded, KV cache, each row stops at its end token)."""
-    pad, stops = lm.tokenizer.pad_token_id, stop_ids(lm)
+def _left_padded(lm: LoadedModel, prompts: Sequence[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
     width = max(len(p) for p in prompts)
-    ids = torch.full((len(prompts), width), pad, dtype=torch.long)
+    ids = torch.full((len(prompts), width), lm.tokenizer.pad_token_id, dtype=torch.long)
     attention = torch.zeros_like(ids)
     for row, prompt in enumerate(prompts):
         ids[row, width - len(prompt):] = torch.tensor(prompt)
         attention[row, width - len(prompt):] = 1
+    return ids.to(lm.device), attention.to(lm.device)
+
+
+def _positions(attention: torch.Tensor) -> torch.Tensor:
+    """Position ids of left-padded rows, as `generate` counts them."""
+    return (attention.cumsum(-1) - 1).masked_fill(attention == 0, 0)
+
+
+def _cache_keyword(lm: LoadedModel) -> str:
+    """What the model calls its KV cache argument: `cache` in recent transformers 5 releases, else `past_key_values`."""
+    return "cache" if "cache" in inspect.signature(lm.model.base_model.forward).parameters else "past_key_values"
+
+
+def _generate(lm: LoadedModel, ids: torch.Tensor, attention: torch.Tensor, settings: GenerationSettings,
+              extra_steps: int = 0, **kwargs) -> list[list[int]]:
+    stops = stop_ids(lm)
     if settings.temperature:
         torch.manual_seed(settings.seed)
-    out = lm.model.generate(input_ids=ids.to(lm.device), attention_mask=attention.to(lm.device),
-                            max_new_tokens=settings.max_new_tokens, do_sample=settings.temperature > 0,
-                            pad_token_id=pad, repetition_penalty=settings.repetition_penalty, eos_token_id=stops,
-                            top_p=None, top_k=None, temperature=settings.temperature or None)
-    return [until_stop(row, stops) for row in out[:, width:].tolist()]
+    out = lm.model.generate(input_ids=ids, attention_mask=attention, max_new_tokens=settings.max_new_tokens + extra_steps,
+                            do_sample=settings.temperature > 0, pad_token_id=lm.tokenizer.pad_token_id,
+                            repetition_penalty=settings.repetition_penalty, eos_token_id=stops,
+                            top_p=None, top_k=None, temperature=settings.temperature or None, **kwargs)
+    return [until_stop(row[: settings.max_new_tokens], stops) for row in out[:, ids.shape[1]:].tolist()]
+
+
+@torch.inference_mode()
+def generate_batch(lm: LoadedModel, prompts: Sequence[list[int]], settings: GenerationSettings) -> list[list[int]]:
+    """Answers for a batch of prompts, greedy or sampled (left padded, KV cache, each row stops at its end token)."""
+    return _generate(lm, *_left_padded(lm, prompts), settings)
+
+
+@torch.inference_mode()
+def generate_with_states(lm: LoadedModel, prompts: Sequence[list[int]], settings: GenerationSettings,
+                         layers: Sequence[int], samples: Sequence[list[int] | None] = ()
+                         ) -> tuple[list[list[int]], np.ndarray, np.ndarray]:
+    """Answers, with mean hidden states at `layers` [n, len(layers), hidden] read off the same forward passes.
+
+    Returns (answers, answer means, sample means). Decode step k feeds answer token k, so the answer
+    states are those a scoring pass over (prompt, answer) computes, without that pass; one extra step
+    reaches the last token of an answer cut at max_new_tokens (the answers are the same). `samples[i]`,
+    a response to prompt i, is scored from a copy of the prompt's KV cache, so the prompt is computed
+    once for both. States never computed (every row ended at once; no sample) are NaN.
+    """
+    ids, attention = _left_padded(lm, prompts)
+    name = _cache_keyword(lm)
+    prefill = lm.model.base_model(input_ids=ids[:, :-1], attention_mask=attention[:, :-1],
+                                  position_ids=_positions(attention[:, :-1]), use_cache=True)
+    prompt_cache = getattr(prefill, name)
+    sample_cache = copy.deepcopy(prompt_cache) if any(samples) else None
+    with record_steps(lm, layers) as steps:
+        answers = _generate(lm, ids, attention, settings, extra_steps=1, **{name: prompt_cache})
+    means = np.full((len(prompts), len(layers), lm.hidden_size), np.nan, dtype=np.float32)
+    for col, layer in enumerate(layers):
+        fed = steps[layer][1:]  # call 0 is the prompt's last token; call k feeds answer token k
+        if fed:
+            states = torch.stack(fed, dim=1).float()  # [batch, steps, hidden]
+            for row, answer in enumerate(answers):
+                if len(answer) <= states.shape[1]:
+                    means[row, col] = states[row, : len(answer)].mean(0).cpu().numpy()
+    sampled = np.full_like(means, np.nan)
+    if sample_cache is not None:
+        sampled[:] = _continuation_means(lm, sample_cache, ids[:, -1:], attention, samples, layers)
+    return answers, means, sampled
+
+
+def _continuation_means(lm: LoadedModel, cache, last: torch.Tensor, attention: torch.Tensor,
+                        samples: Sequence[list[int] | None], layers: Sequence[int]) -> np.ndarray:
+    """Mean states of each row's sample response, run after the prompt's last token on the prompt's cache."""
+    width = 1 + max(len(s) for s in samples if s)
+    ids = torch.full((len(samples), width), lm.tokenizer.pad_token_id, dtype=torch.long, device=lm.device)
+    mask = torch.zeros_like(ids)
+    ids[:, :1], mask[:, :1] = last, 1
+    for row, sample in enumerate(samples):
+        if sample:
+            ids[row, 1 : 1 + len(sample)] = torch.tensor(sample)
+            mask[row, 1 : 1 + len(sample)] = 1
+    full = torch.cat([attention, mask[:, 1:]], dim=1)
+    states = hidden_states(lm, ids, full, layers, position_ids=_positions(full)[:, -width:], use_cache=True,
+                           **{_cache_keyword(lm): cache})
+    out = np.full((len(samples), len(layers), lm.hidden_size), np.nan, dtype=np.float32)
+    for row, sample in enumerate(samples):
+        for col, layer in enumerate(layers):
+            if sample:
+                out[row, col] = states[layer][row, 1 : 1 + len(sample)].float().mean(0).cpu().numpy()
+    return out
 
 
 def until_stop(ids: list[int], stops: Sequence[int]) -> list[int]:
@@ -75,9 +153,25 @@ def until_stop(ids: list[int], stops: Sequence[int]) -> list[int]:
     return ids[:cut] or ids[:1]
 
 
+@dataclass
+class StateCapture:
+    """Asks `base_answers` to read states off its generation, for the answers it generates (not cached ones).
+
+    `samples`: a sample response per prompt, scored from the same prompt cache (the prompt runs once).
+    Filled: `answers` (prompt index -> [len(layers), hidden] mean of its answer) and `sampled`
+    (prompt -> the same for `samples[prompt]`).
+    """
+
+    layers: list[int]
+    samples: dict[tuple[int, ...], list[int]] = field(default_factory=dict)
+    answers: dict[int, np.ndarray] = field(default_factory=dict)
+    sampled: dict[tuple[int, ...], np.ndarray] = field(default_factory=dict)
+
+
 def base_answers(lm: LoadedModel, prompts: Sequence[list[int]], settings: GenerationSettings,
                  batch_size: int = 8, cache: AnswerCache | None = None,
-                 on_batch: Callable[[int], None] | None = None) -> list[list[int]]:
+                 on_batch: Callable[[int], None] | None = None,
+                 capture: StateCapture | None = None) -> list[list[int]]:
     """The model's answer to each prompt; cached answers are reused, new ones cached as they come."""
     answers: list[list[int] | None] = [cache.answer(p) if cache else None for p in prompts]
     first: dict[tuple[int, ...], int] = {}  # a prompt repeated in `prompts` (paired samples) is answered once
@@ -89,7 +183,14 @@ def base_answers(lm: LoadedModel, prompts: Sequence[list[int]], settings: Genera
         on_batch(len(prompts) - len(todo))
     for batch in length_batches([len(prompts[i]) for i in todo], batch_size):
         batch = [todo[j] for j in batch]
-        new = generate_batch(lm, [prompts[i] for i in batch], settings)
+        if capture:
+            samples = [capture.samples.get(tuple(prompts[i])) for i in batch]
+            new, means, sampled = generate_with_states(lm, [prompts[i] for i in batch], settings, capture.layers,
+                                                       samples)
+            capture.answers.update(zip(batch, means))
+            capture.sampled.update((tuple(prompts[i]), m) for i, m, s in zip(batch, sampled, samples) if s)
+        else:
+            new = generate_batch(lm, [prompts[i] for i in batch], settings)
         for i, ids in zip(batch, new):
             answers[i] = ids
         if cache:

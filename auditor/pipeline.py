@@ -18,7 +18,7 @@ from .config import ScanConfig
 from .data import Quarantined, Record, expand_inputs, read_records
 from .errors import AuditError
 from .explain import tag_sample
-from .generation import AnswerCache, GenerationSettings, base_answers
+from .generation import AnswerCache, GenerationSettings, StateCapture, base_answers
 from .models import DEFAULT_MODEL, LoadedModel, load_model
 from .scoring import TraitScores, projection_difference, score_trait
 from .shard import Shard
@@ -133,7 +133,8 @@ def _without_answers(records: list[Record], answers: dict, config: ScanConfig) -
 
 
 def _base_answers(lm: LoadedModel, units: list[Unit], config: ScanConfig, show: bool,
-                  given: dict[str, list[int]] | None, cached: bool = True) -> list[list[int]] | None:
+                  given: dict[str, list[int]] | None, cached: bool = True,
+                  capture: StateCapture | None = None) -> list[list[int]] | None:
     if config.base_responses == "none":
         return None
     if given is not None:
@@ -146,7 +147,7 @@ def _base_answers(lm: LoadedModel, units: list[Unit], config: ScanConfig, show: 
         return vllm_answers(lm, prompts, settings)
     with progress(len(units), "base answers", show) as step:
         return base_answers(lm, prompts, settings, config.batch_size,
-                            AnswerCache(lm, settings) if cached else None, on_batch=step)
+                            AnswerCache(lm, settings) if cached else None, on_batch=step, capture=capture)
 
 
 def generated_answers(lm: LoadedModel, records: list[Record], config: ScanConfig, cached: bool = True,
@@ -165,18 +166,32 @@ def _projection_store(lm: LoadedModel, vectors: list[PersonaVector]) -> KeyedSto
     return KeyedStore(cache_dir() / "projections" / f"{lm.name}-{key}.jsonl")
 
 
+def _project(means: np.ndarray, layers: list[int], vectors: list[PersonaVector]) -> np.ndarray:
+    """[n, traits] projections of response means [n, len(layers), hidden] on each trait's unit vector."""
+    return np.stack([means[:, layers.index(v.layer)] @ v.unit().numpy() for v in vectors], axis=1)
+
+
+def _captured(means: dict[int, np.ndarray], layers: list[int], vectors: list[PersonaVector]) -> dict[int, np.ndarray]:
+    """Projections of the states read off the generation, by unit index (those never computed left out)."""
+    if not means:
+        return {}
+    values = _project(np.stack(list(means.values())), layers, vectors)
+    return {i: row for i, row in zip(means, values) if not np.isnan(row).any()}
+
+
 def _projections(lm: LoadedModel, pairs: list, vectors: list[PersonaVector], config: ScanConfig,
-                 desc: str, show: bool, cached: bool = True) -> np.ndarray:
+                 desc: str, show: bool, cached: bool = True, known: dict[int, np.ndarray] | None = None) -> np.ndarray:
     """[n, traits] projections of each pair's response-averaged state on each trait's unit vector.
 
     Pairs seen before (same token ids) are read from the cache; new ones are computed in chunks and
-    cached as they finish, so an interrupted scan resumes where it stopped. `cached=False` (Ray
-    workers) neither reads nor writes the cache.
+    cached as they finish, so an interrupted scan resumes where it stopped. `known`: projections
+    already in hand by pair index (read off the generation), cached and not computed. `cached=False`
+    (Ray workers) neither reads nor writes the cache.
     """
     layers = sorted({v.layer for v in vectors})
-    units = np.stack([v.unit().numpy() for v in vectors], axis=1)  # [hidden, traits]
     store = _projection_store(lm, vectors) if cached else KeyedStore(None)
     keys = [content_hash(pair, 24) for pair in pairs]
+    store.add([(keys[i], row.tolist()) for i, row in (known or {}).items() if store.get(keys[i]) is None])
     out = np.array([store.get(k) or [np.nan] * len(vectors) for k in keys], dtype=np.float64).reshape(-1, len(vectors))
     first: dict[str, int] = {}  # a pair repeated in `pairs` (one base answer shared by paired samples) runs once
     for i in range(len(pairs)):
@@ -188,8 +203,8 @@ def _projections(lm: LoadedModel, pairs: list, vectors: list[PersonaVector], con
         step(len(pairs) - len(todo))
         for start in range(0, len(todo), chunk):
             part = todo[start : start + chunk]
-            means = response_means(lm, [pairs[i] for i in part], layers, config.batch_size, on_batch=step)
-            values = np.stack([means[:, layers.index(v.layer)] @ units[:, t] for t, v in enumerate(vectors)], axis=1)
+            values = _project(response_means(lm, [pairs[i] for i in part], layers, config.batch_size, on_batch=step),
+                              layers, vectors)
             out[part] = values
             store.add([(keys[i], row.tolist()) for i, row in zip(part, values)])
     repeats = [i for i in range(len(pairs)) if np.isnan(out[i]).any()]
@@ -222,14 +237,18 @@ def score_records(lm: LoadedModel, vectors: list[PersonaVector], records: list[R
         records, missing = _without_answers(records, given, config)
     reused = baseline.reused(records) if baseline else np.zeros(len(records), dtype=bool)
     units = _units(lm, records, config, skip=reused)
+    # generated answers, and a sample per prompt, come with their states: no separate pass for them
+    capture = StateCapture(sorted({v.layer for v in vectors}), {tuple(u.prompt): u.response for u in units})
     with _oom_hint(config.batch_size):
-        answers = _base_answers(lm, units, config, show, given, cached)
+        answers = _base_answers(lm, units, config, show, given, cached, capture)
+        sampled = {i: capture.sampled[p] for i, u in enumerate(units)
+                   if (p := tuple(u.prompt)) in capture.sampled and capture.samples[p] == u.response}
         sample = _projections(lm, [(u.prompt, u.response) for u in units], vectors, config, "scoring samples",
-                              show, cached)
+                              show, cached, _captured(sampled, capture.layers, vectors))
         base = None
         if answers is not None:
             base = _projections(lm, [(u.prompt, a) for u, a in zip(units, answers)], vectors, config,
-                                "scoring base answers", show, cached)
+                                "scoring base answers", show, cached, _captured(capture.answers, capture.layers, vectors))
     owner = np.array([u.record for u in units], dtype=np.int64)
     counts = np.bincount(owner, minlength=len(records)).clip(min=1)
     results = []

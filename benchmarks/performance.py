@@ -51,10 +51,10 @@ EXAMPLE = ROOT / "examples" / "chat_mix.jsonl"
 SECTIONS = ("scoring", "flops", "generation", "memory", "load", "rescan")
 DEFAULT_TRAITS = ("evil", "sycophantic", "hallucinating")
 
-FULL = {"scoring_samples": 270, "bf16_samples": 64, "flops_seq": 128, "flops_reps": 3, "gen_prompts": 48,
+FULL = {"scoring_samples": 270, "scan_records": 40, "bf16_samples": 64, "flops_seq": 128, "flops_reps": 3, "gen_prompts": 48,
         "gen_new_tokens": 64, "memory_sizes": [1000, 5000, 20000], "warm_loads": 3, "rescan_records": 270,
         "rescan_new_tokens": 64}
-QUICK = {"scoring_samples": 8, "bf16_samples": 4, "flops_seq": 32, "flops_reps": 1, "gen_prompts": 4,
+QUICK = {"scoring_samples": 8, "scan_records": 4, "bf16_samples": 4, "flops_seq": 32, "flops_reps": 1, "gen_prompts": 4,
          "gen_new_tokens": 8, "memory_sizes": [20, 80], "warm_loads": 1, "rescan_records": 10,
          "rescan_new_tokens": 4}
 
@@ -209,6 +209,7 @@ def bench_scoring(lm, sizes: dict, device: str) -> dict:
         row(f"ours in bfloat16, batches of 8 (first {len(subset)} samples)", seconds, means, subset,
             "scan default on GPU" if device != "cpu" else "not the CPU default")
         del bf16
+    scan = bench_scan_scoring(lm, pairs[: sizes["scan_records"]], layers, sizes["gen_new_tokens"])
     best = max(ours.values(), key=lambda r: r["tokens_per_s"])
     config, seq = lm.model.config, round(tokens / len(pairs))
     head = 2 * config.hidden_size * config.vocab_size  # the LM head's FLOPs per token
@@ -217,7 +218,44 @@ def bench_scoring(lm, sizes: dict, device: str) -> dict:
             "reference_over_ours_flops_per_token": round(work, 2),
             "speedup_default_batch": round(ours[8]["tokens_per_s"] / ref_row["tokens_per_s"], 2),
             "speedup_best_batch": round(best["tokens_per_s"] / ref_row["tokens_per_s"], 2),
-            "max_abs_diff_vs_reference": max(r["max_abs_diff_vs_reference"] for r in rows if "ours:" in r["variant"])}
+            "max_abs_diff_vs_reference": max(r["max_abs_diff_vs_reference"] for r in rows if "ours:" in r["variant"]),
+            "generate_mode_scan": scan}
+
+
+def bench_scan_scoring(lm, pairs, layers, max_new_tokens: int) -> dict:
+    """The activations a generate-mode scan needs: each sample's and its base answer's, ours vs the reference.
+
+    The scan reads base answers' states off their generation and scores each sample from the prompt's
+    KV cache, so our cost is what that adds to plain batched generation (the fastest of 3 interleaved
+    runs each); the reference runs one forward per sample and one per base answer.
+    """
+    from auditor.generation import GenerationSettings, StateCapture, base_answers
+
+    settings = GenerationSettings(max_new_tokens=max_new_tokens)
+    prompts = [p for p, _ in pairs]
+    log(f"scoring, generate-mode scan: {len(pairs)} records, base answers up to {max_new_tokens} tokens")
+    base_answers(lm, prompts[:2], settings, 2)  # warm-up
+    plain, captured = [], []
+    for _ in range(3):
+        seconds, answers = timed(base_answers, lm, prompts, settings, 8)
+        plain.append(seconds)
+        capture = StateCapture(layers, {tuple(p): r for p, r in pairs})
+        seconds, again = timed(base_answers, lm, prompts, settings, 8, capture=capture)
+        captured.append(seconds)
+    base_pairs = list(zip(prompts, answers))
+    ref_seconds, reference = timed(lambda: (reference_means(lm, pairs, layers), reference_means(lm, base_pairs, layers)))
+    ours = (np.stack([capture.sampled[tuple(p)] for p in prompts]), np.stack([capture.answers[i] for i in range(len(pairs))]))
+    tokens = sum(len(p) + len(r) for p, r in pairs + base_pairs)
+    extra = min(captured) - min(plain)
+    result = {"records": len(pairs), "tokens": tokens, "same_answers": again == answers,
+              "generation_plain_s": [round(x, 2) for x in plain], "generation_with_states_s": [round(x, 2) for x in captured],
+              "ours_s": round(extra, 2), "reference_s": round(ref_seconds, 2),
+              "ours_tokens_per_s": round(tokens / extra, 1), "reference_tokens_per_s": round(tokens / ref_seconds, 1),
+              "speedup": round(ref_seconds / extra, 2),
+              "max_abs_diff_vs_reference": float(max(np.abs(o - r).max() for o, r in zip(ours, reference)))}
+    log(f"  reference {result['reference_tokens_per_s']} tok/s, ours {result['ours_tokens_per_s']} tok/s "
+        f"(generation {min(plain):.1f} s -> {min(captured):.1f} s with states)")
+    return result
 
 
 # ---------------------------------------------------------------------------------------------- flops
@@ -504,7 +542,11 @@ def verdicts(results: dict) -> list[dict]:
 
     if "scoring" in sections:
         s = sections["scoring"]
-        check("scoring throughput vs reference (batch 8, scan default)", f"{s['speedup_default_batch']}x", ">= 5x",
+        g = s["generate_mode_scan"]
+        check("scoring in a generate-mode scan (the default): samples + base answers",
+              f"{g['speedup']}x ({g['ours_tokens_per_s']} vs {g['reference_tokens_per_s']} tok/s)", ">= 5x",
+              g["speedup"] >= 5)
+        check("scoring given pairs (--base-responses none or FILE), batch 8", f"{s['speedup_default_batch']}x", ">= 5x",
               s["speedup_default_batch"] >= 5)
     if "flops" in sections:
         for row in sections["flops"]["batches"]:
@@ -551,6 +593,12 @@ def markdown(results: dict) -> str:
         ref = s["variants"][0]["tokens_per_s"]
         lines += [f"| {r['variant']} | {r['tokens_per_s']} | {r['tokens_per_s'] / ref:.2f}x | "
                   f"{r['max_abs_diff_vs_reference']:.1e} | {r['note']} |" for r in s["variants"]]
+        g = s["generate_mode_scan"]
+        lines += ["", f"Scoring in a generate-mode scan, {g['records']} records ({g['tokens']} sample + base-answer tokens): "
+                      f"the reference's two forwards per record take {g['reference_s']} s ({g['reference_tokens_per_s']} tok/s); "
+                      f"ours reads the states off the generation, which then takes {g['generation_with_states_s']} s "
+                      f"instead of {g['generation_plain_s']} s: {g['ours_s']} s ({g['ours_tokens_per_s']} tok/s, "
+                      f"{g['speedup']}x; same answers: {g['same_answers']}; max abs diff {g['max_abs_diff_vs_reference']:.1e})."]
     if "flops" in sections:
         f = sections["flops"]
         lines += ["", f"Forward FLOP rate ({f['layers_run']} of {f['of_layers']} layers; torch.mm fp32 "

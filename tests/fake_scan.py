@@ -86,7 +86,7 @@ class PlantedModel:
         self.texts.append(text)
         return [len(self.texts) - 1]
 
-    def _projections(self, _lm, pairs, vectors, _config, desc: str, _show, _cached=True) -> np.ndarray:
+    def _projections(self, _lm, pairs, vectors, _config, desc: str, _show, _cached=True, _known=None) -> np.ndarray:
         """Projections that give each planted score: neutral mean + score * calibration gap."""
         if desc == "scoring samples":
             self.computed += len(pairs)

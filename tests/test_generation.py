@@ -1,4 +1,8 @@
-from auditor.generation import AnswerCache, GenerationSettings, base_answers, generate_batch
+import numpy as np
+
+from auditor.activations import response_means
+from auditor.generation import (AnswerCache, GenerationSettings, StateCapture, base_answers, generate_batch,
+                                generate_with_states)
 
 SETTINGS = GenerationSettings(max_new_tokens=6)
 
@@ -50,3 +54,37 @@ def test_a_repeated_prompt_is_answered_once(tiny_lm, monkeypatch):
     answers = base_answers(tiny_lm, prompts + prompts[:2], SETTINGS, batch_size=2)
     assert sorted(asked) == sorted(map(tuple, prompts))
     assert answers[3:] == answers[:2] and all(answers)
+
+
+def test_states_read_off_the_generation_equal_a_scoring_pass(tiny_lm):
+    prompts = _prompts(tiny_lm)
+    samples = [[5, 6, 7], None, [8] * 9]
+    answers, means, sampled = generate_with_states(tiny_lm, prompts, SETTINGS, [1, 2], samples)
+    assert answers == generate_batch(tiny_lm, prompts, SETTINGS)
+    assert any(len(a) == SETTINGS.max_new_tokens for a in answers)  # the extra step reaches a cut answer's end
+    assert not np.isnan(means).any()
+    np.testing.assert_allclose(means, response_means(tiny_lm, list(zip(prompts, answers)), [1, 2]), atol=1e-4)
+    assert np.isnan(sampled[1]).all()
+    scored = response_means(tiny_lm, [(prompts[0], samples[0]), (prompts[2], samples[2])], [1, 2])
+    np.testing.assert_allclose(sampled[[0, 2]], scored, atol=1e-4)
+
+
+def test_an_answer_ended_at_once_has_no_states(tiny_lm, monkeypatch):
+    prompts = _prompts(tiny_lm)[:1]
+    first = generate_batch(tiny_lm, prompts, GenerationSettings(max_new_tokens=1))[0]
+    monkeypatch.setattr("auditor.generation.stop_ids", lambda lm: first)  # the first token ends the answer
+    answers, means, sampled = generate_with_states(tiny_lm, prompts, SETTINGS, [2])
+    assert answers == [first] and np.isnan(means).all() and np.isnan(sampled).all()
+
+
+def test_capture_covers_generated_answers_only(tiny_lm, tmp_path):
+    prompts = _prompts(tiny_lm)
+    cache = AnswerCache(tiny_lm, SETTINGS, tmp_path)
+    base_answers(tiny_lm, prompts[:1], SETTINGS, cache=cache)
+    capture = StateCapture([2], samples={tuple(prompts[2]): [9, 9]})
+    answers = base_answers(tiny_lm, prompts + prompts[1:2], SETTINGS, batch_size=2, cache=cache, capture=capture)
+    assert sorted(capture.answers) == [1, 2] and list(capture.sampled) == [tuple(prompts[2])]  # prompt 0 cached, 3 repeats 1
+    scored = response_means(tiny_lm, [(prompts[i], answers[i]) for i in (1, 2)] + [(prompts[2], [9, 9])], [2])
+    np.testing.assert_allclose(np.stack([capture.answers[1], capture.answers[2], capture.sampled[tuple(prompts[2])]]),
+                               scored,
+                               atol=1e-4)

@@ -101,6 +101,19 @@ def test_paired_samples_share_one_base_answer_scored_once(tiny_lm, write_jsonl, 
     real = pipeline.response_means
     monkeypatch.setattr(pipeline, "response_means", counting)
     dp = scan(_config(path), lm=tiny_lm).traits[0].dp
-    assert len(scored) == 3 + 2  # three samples, two distinct prompts' base answers
+    assert len(scored) == 1  # one of the shared prompt's samples: the rest were scored during the generation
     alone = scan(_config(write_jsonl([chat(0, "Try pasta.")], "alone.jsonl")), lm=tiny_lm).traits[0].dp
     assert dp[1] == pytest.approx(alone[0])
+
+
+def test_base_answer_states_from_the_generation_give_the_scored_dp(tiny_lm, data, tmp_path, write_jsonl):
+    from auditor.pipeline import generated_answers, read_inputs, score_records
+
+    config = _config(data)
+    _, records, _ = read_inputs(config)
+    captured = scan(config, lm=tiny_lm).traits[0].dp
+    given = generated_answers(tiny_lm, records, config)  # the same answers, each scored by a forward pass
+    vectors = scan(config, lm=tiny_lm).vectors
+    (tmp_path / "cache" / "projections").rename(tmp_path / "old-projections")
+    scored = score_records(tiny_lm, vectors, records, config, given=given).traits[0].dp
+    np.testing.assert_allclose(captured, scored, atol=1e-4)
