@@ -158,12 +158,14 @@ class StateCapture:
     """Asks `base_answers` to read states off its generation, for the answers it generates (not cached ones).
 
     `samples`: a sample response per prompt, scored from the same prompt cache (the prompt runs once).
-    Filled: `answers` (prompt index -> [len(layers), hidden] mean of its answer) and `sampled`
-    (prompt -> the same for `samples[prompt]`).
+    Filled: `answers` (prompt index -> `reduce` of the [len(layers), hidden] mean states of its answer)
+    and `sampled` (prompt -> the same for `samples[prompt]`). `reduce` (say, projecting on the trait
+    vectors) keeps what is held small; by default the means are kept.
     """
 
     layers: list[int]
     samples: dict[tuple[int, ...], list[int]] = field(default_factory=dict)
+    reduce: Callable[[np.ndarray], np.ndarray] = lambda means: means
     answers: dict[int, np.ndarray] = field(default_factory=dict)
     sampled: dict[tuple[int, ...], np.ndarray] = field(default_factory=dict)
 
@@ -187,8 +189,8 @@ def base_answers(lm: LoadedModel, prompts: Sequence[list[int]], settings: Genera
             samples = [capture.samples.get(tuple(prompts[i])) for i in batch]
             new, means, sampled = generate_with_states(lm, [prompts[i] for i in batch], settings, capture.layers,
                                                        samples)
-            capture.answers.update(zip(batch, means))
-            capture.sampled.update((tuple(prompts[i]), m) for i, m, s in zip(batch, sampled, samples) if s)
+            capture.answers.update(zip(batch, capture.reduce(means)))
+            capture.sampled.update((tuple(prompts[i]), m) for i, m, s in zip(batch, capture.reduce(sampled), samples) if s)
         else:
             new = generate_batch(lm, [prompts[i] for i in batch], settings)
         for i, ids in zip(batch, new):

@@ -171,27 +171,20 @@ def _project(means: np.ndarray, layers: list[int], vectors: list[PersonaVector])
     return np.stack([means[:, layers.index(v.layer)] @ v.unit().numpy() for v in vectors], axis=1)
 
 
-def _captured(means: dict[int, np.ndarray], layers: list[int], vectors: list[PersonaVector]) -> dict[int, np.ndarray]:
-    """Projections of the states read off the generation, by unit index (those never computed left out)."""
-    if not means:
-        return {}
-    values = _project(np.stack(list(means.values())), layers, vectors)
-    return {i: row for i, row in zip(means, values) if not np.isnan(row).any()}
-
-
 def _projections(lm: LoadedModel, pairs: list, vectors: list[PersonaVector], config: ScanConfig,
                  desc: str, show: bool, cached: bool = True, known: dict[int, np.ndarray] | None = None) -> np.ndarray:
     """[n, traits] projections of each pair's response-averaged state on each trait's unit vector.
 
     Pairs seen before (same token ids) are read from the cache; new ones are computed in chunks and
     cached as they finish, so an interrupted scan resumes where it stopped. `known`: projections
-    already in hand by pair index (read off the generation), cached and not computed. `cached=False`
+    already in hand by pair index (read off the generation; NaN where they were not), cached and not computed. `cached=False`
     (Ray workers) neither reads nor writes the cache.
     """
     layers = sorted({v.layer for v in vectors})
     store = _projection_store(lm, vectors) if cached else KeyedStore(None)
     keys = [content_hash(pair, 24) for pair in pairs]
-    store.add([(keys[i], row.tolist()) for i, row in (known or {}).items() if store.get(keys[i]) is None])
+    store.add([(keys[i], row.tolist()) for i, row in (known or {}).items()
+               if store.get(keys[i]) is None and not np.isnan(row).any()])  # NaN: never computed
     out = np.array([store.get(k) or [np.nan] * len(vectors) for k in keys], dtype=np.float64).reshape(-1, len(vectors))
     first: dict[str, int] = {}  # a pair repeated in `pairs` (one base answer shared by paired samples) runs once
     for i in range(len(pairs)):
@@ -238,17 +231,19 @@ def score_records(lm: LoadedModel, vectors: list[PersonaVector], records: list[R
     reused = baseline.reused(records) if baseline else np.zeros(len(records), dtype=bool)
     units = _units(lm, records, config, skip=reused)
     # generated answers, and a sample per prompt, come with their states: no separate pass for them
-    capture = StateCapture(sorted({v.layer for v in vectors}), {tuple(u.prompt): u.response for u in units})
+    layers = sorted({v.layer for v in vectors})
+    capture = StateCapture(layers, {tuple(u.prompt): u.response for u in units},
+                           reduce=lambda means: _project(means, layers, vectors))
     with _oom_hint(config.batch_size):
         answers = _base_answers(lm, units, config, show, given, cached, capture)
         sampled = {i: capture.sampled[p] for i, u in enumerate(units)
                    if (p := tuple(u.prompt)) in capture.sampled and capture.samples[p] == u.response}
         sample = _projections(lm, [(u.prompt, u.response) for u in units], vectors, config, "scoring samples",
-                              show, cached, _captured(sampled, capture.layers, vectors))
+                              show, cached, sampled)
         base = None
         if answers is not None:
             base = _projections(lm, [(u.prompt, a) for u, a in zip(units, answers)], vectors, config,
-                                "scoring base answers", show, cached, _captured(capture.answers, capture.layers, vectors))
+                                "scoring base answers", show, cached, capture.answers)
     owner = np.array([u.record for u in units], dtype=np.int64)
     counts = np.bincount(owner, minlength=len(records)).clip(min=1)
     results = []

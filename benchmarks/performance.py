@@ -9,7 +9,9 @@ Sections (all ratios are taken within this one run, on this machine, with the sa
               that runs one sample at a time in fp32 through the whole model with
               `output_hidden_states=True` and the LM head; plus one row per technique in between
               (early stop, batching without length buckets, batch sizes, bf16), and the largest
-              difference between our means and the reference's.
+              difference between our means and the reference's. Then the activations a generate-mode
+              scan needs (each sample's and its base answer's): ours are read off the generation and
+              the prompt's KV cache, so their cost is what they add to plain batched generation.
   flops       our forward pass (stopped after the deepest layer the default traits need) in FLOP/s,
               counted analytically from the config, as a fraction of this machine's fp32 `torch.mm`
               rate measured now with the same thread count; batch sizes 1, 8, 16, 32.
@@ -22,7 +24,8 @@ Sections (all ratios are taken within this one run, on this machine, with the sa
               with an empty cache, then again after changing 1% of the records (prompt and answer
               edited, so their base answers and projections are all recomputed), then unchanged.
 
-Writes the results as JSON to --out and prints a markdown table. --quick uses small sizes (a smoke
+Writes the results as JSON to --out and prints a markdown table; with --merge, the sections of an
+existing --out file that this run does not measure are kept (each section records when it ran). --quick uses small sizes (a smoke
 test in a few minutes); the defaults are the sizes the README quotes. Timings are only meaningful
 on an otherwise idle machine.
 """
@@ -633,8 +636,9 @@ def markdown(results: dict) -> str:
 @click.option("--threads", type=click.IntRange(1), help="torch threads (default: torch's choice).")
 @click.option("--memory-sizes", help="Comma-separated record counts for the memory section (overrides the defaults).")
 @click.option("--work-dir", type=click.Path(file_okay=False), help="Scratch folder (default: a temporary one).")
+@click.option("--merge", is_flag=True, help="Keep the other sections of an existing --out file (runs split in time).")
 def main(quick: bool, only: str, out: str | None, device: str, threads: int | None, memory_sizes: str | None,
-         work_dir: str | None) -> None:
+         work_dir: str | None, merge: bool) -> None:
     chosen = [s for s in only.split(",") if s]
     unknown = set(chosen) - set(SECTIONS)
     if unknown:
@@ -675,6 +679,9 @@ def main(quick: bool, only: str, out: str | None, device: str, threads: int | No
             else:
                 value = bench_rescan(sizes, shared, work)
             value["section_s"] = round(time.perf_counter() - t0, 1)
+            value["finished_at"] = time.strftime("%Y-%m-%d %H:%M:%S")
+            if hasattr(os, "getloadavg"):
+                value["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
             results["sections"][section] = value
     finally:
         if not work_dir:
@@ -682,6 +689,10 @@ def main(quick: bool, only: str, out: str | None, device: str, threads: int | No
     results["total_s"] = round(time.perf_counter() - started, 1)
     if hasattr(os, "getloadavg"):
         results["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
+    if merge and Path(out).is_file():
+        earlier = json.loads(Path(out).read_text(encoding="utf-8"))
+        results["sections"] = {**{k: v for k, v in earlier["sections"].items() if k not in results["sections"]},
+                               **results["sections"]}
     results["targets"] = verdicts(results)
     Path(out).parent.mkdir(parents=True, exist_ok=True)
     Path(out).write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
