@@ -1,4 +1,5 @@
-"""The model's own answers to the samples' prompts: batched greedy generation with a disk cache."""
+"""The model's own answers to the samples' prompts: batched generation with a disk cache, optionally reading
+the answers' (and the samples') activations off the same forward passes."""
 
 from __future__ import annotations
 
