@@ -232,10 +232,10 @@ def bench_scan_scoring(lm, pairs, layers, max_new_tokens: int, reps: int = 3) ->
     The scan reads base answers' states off their generation and scores each sample from a copy of
     the prompt's KV cache. Our cost per batch: the samples' forward from the cache (timed directly)
     plus what reading the states adds to the generation (with-states generation minus that forward,
-    minus plain generation of the same batch: one extra decode step and the hooks). Each batch is run
-    `reps` times, plain and with states interleaved, and the fastest of each is kept: generation time
-    alone varies by 20% or more between runs here, which would swamp a difference of totals. The
-    reference runs one full forward per sample and one per base answer.
+    minus plain generation of the same batch: one extra decode step and the hooks). The reference runs
+    one full forward per sample and one per base answer. Each batch is run `reps` times, plain, with
+    states and reference interleaved, and the fastest of each is kept (for ours and the reference
+    alike): run times here vary by 20% or more from minute to minute.
     """
     import auditor.generation as generation
     from auditor.activations import length_batches
@@ -254,10 +254,11 @@ def bench_scan_scoring(lm, pairs, layers, max_new_tokens: int, reps: int = 3) ->
 
     generation._continuation_means = timed_forward
     answers, answer_means, sample_means = [None] * len(pairs), [None] * len(pairs), [None] * len(pairs)
-    plain_s = samples_s = overhead_s = 0.0
+    references = [None] * len(pairs)
+    plain_s = samples_s = overhead_s = ref_seconds = 0.0
     try:
         for batch in length_batches([len(p) for p in prompts], 8):
-            plain, forwards, extras = [], [], []
+            plain, forwards, extras, refs = [], [], [], []
             for _ in range(reps):
                 plain.append(timed(generation.generate_batch, lm, [prompts[i] for i in batch], settings)[0])
                 spent.clear()
@@ -265,15 +266,20 @@ def bench_scan_scoring(lm, pairs, layers, max_new_tokens: int, reps: int = 3) ->
                                                        settings, layers, [samples[i] for i in batch])
                 forwards.append(spent[0])
                 extras.append(seconds - spent[0])
+                both = [pairs[i] for i in batch] + [(prompts[i], a) for i, a in zip(batch, new)]
+                seconds, reference = timed(reference_means, lm, both, layers)
+                refs.append(seconds)
             plain_s += min(plain)
             samples_s += min(forwards)
             overhead_s += max(min(extras) - min(plain), 0.0)
+            ref_seconds += min(refs)
             for row, i in enumerate(batch):
                 answers[i], answer_means[i], sample_means[i] = new[row], means[row], sampled[row]
+                references[i] = (reference[row], reference[len(batch) + row])
     finally:
         generation._continuation_means = forward
     base_pairs = list(zip(prompts, answers))
-    ref_seconds, reference = timed(lambda: (reference_means(lm, pairs, layers), reference_means(lm, base_pairs, layers)))
+    reference = (np.stack([r[0] for r in references]), np.stack([r[1] for r in references]))
     ours_s = samples_s + overhead_s
     tokens = sum(len(p) + len(r) for p, r in pairs + base_pairs)
     diff = max(float(np.abs(np.stack(o) - r).max()) for o, r in zip((sample_means, answer_means), reference))
@@ -630,7 +636,7 @@ def markdown(results: dict) -> str:
                       f"ours take {g['ours_s']} s ({g['ours_tokens_per_s']} tok/s, {g['speedup']}x): the samples' forward "
                       f"from the prompt cache {g['sample_forward_s']} s plus {g['state_reading_overhead_s']} s that reading "
                       f"the states adds to generation (plain generation {g['generation_plain_s']} s; fastest of "
-                      f"{g['reps']} runs per batch). Max abs diff from the reference's means "
+                      f"{g['reps']} runs per batch, for the reference too). Max abs diff from the reference's means "
                       f"{g['max_abs_diff_vs_reference']:.1e}."]
     if "flops" in sections:
         f = sections["flops"]
