@@ -232,7 +232,8 @@ def score_records(lm: LoadedModel, vectors: list[PersonaVector], records: list[R
     units = _units(lm, records, config, skip=reused)
     # generated answers, and a sample per prompt, come with their states: no separate pass for them
     layers = sorted({v.layer for v in vectors})
-    capture = StateCapture(layers, {tuple(u.prompt): u.response for u in units},
+    generating = given is None and config.base_responses == "generate"
+    capture = StateCapture(layers, {tuple(u.prompt): u.response for u in units} if generating else {},
                            reduce=lambda means: _project(means, layers, vectors))
     with _oom_hint(config.batch_size):
         answers = _base_answers(lm, units, config, show, given, cached, capture)
