@@ -122,13 +122,16 @@ def generate_with_states(lm: LoadedModel, prompts: Sequence[list[int]], settings
                     means[row, col] = states[row, : len(answer)].mean(0).cpu().numpy()
     sampled = np.full_like(means, np.nan)
     if sample_cache is not None:
-        sampled[:] = _continuation_means(lm, sample_cache, ids[:, -1:], attention, samples, layers)
+        sampled[:] = _continuation_means(lm, {name: sample_cache}, ids[:, -1:], attention, samples, layers)
     return answers, means, sampled
 
 
-def _continuation_means(lm: LoadedModel, cache, last: torch.Tensor, attention: torch.Tensor,
+def _continuation_means(lm: LoadedModel, cache: dict, last: torch.Tensor, attention: torch.Tensor,
                         samples: Sequence[list[int] | None], layers: Sequence[int]) -> np.ndarray:
-    """Mean states of each row's sample response, run after the prompt's last token on the prompt's cache."""
+    """Mean states of each row's sample response, run after the prompt's last token on the prompt's cache.
+
+    `cache`: the model's cache keyword and the prompt's KV cache (it is extended in place).
+    """
     width = 1 + max(len(s) for s in samples if s)
     ids = torch.full((len(samples), width), lm.tokenizer.pad_token_id, dtype=torch.long, device=lm.device)
     mask = torch.zeros_like(ids)
@@ -138,12 +141,11 @@ def _continuation_means(lm: LoadedModel, cache, last: torch.Tensor, attention: t
             ids[row, 1 : 1 + len(sample)] = torch.tensor(sample)
             mask[row, 1 : 1 + len(sample)] = 1
     full = torch.cat([attention, mask[:, 1:]], dim=1)
-    states = hidden_states(lm, ids, full, layers, position_ids=_positions(full)[:, -width:], use_cache=True,
-                           **{_cache_keyword(lm): cache})
+    states = hidden_states(lm, ids, full, layers, position_ids=_positions(full)[:, -width:], use_cache=True, **cache)
     out = np.full((len(samples), len(layers), lm.hidden_size), np.nan, dtype=np.float32)
     for row, sample in enumerate(samples):
-        for col, layer in enumerate(layers):
-            if sample:
+        if sample:
+            for col, layer in enumerate(layers):
                 out[row, col] = states[layer][row, 1 : 1 + len(sample)].float().mean(0).cpu().numpy()
     return out
 

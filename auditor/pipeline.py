@@ -177,8 +177,8 @@ def _projections(lm: LoadedModel, pairs: list, vectors: list[PersonaVector], con
 
     Pairs seen before (same token ids) are read from the cache; new ones are computed in chunks and
     cached as they finish, so an interrupted scan resumes where it stopped. `known`: projections
-    already in hand by pair index (read off the generation; NaN where they were not), cached and not computed. `cached=False`
-    (Ray workers) neither reads nor writes the cache.
+    already in hand by pair index (read off the generation; NaN where they were not), cached and not
+    computed. `cached=False` (Ray workers) neither reads nor writes the cache.
     """
     layers = sorted({v.layer for v in vectors})
     store = _projection_store(lm, vectors) if cached else KeyedStore(None)
