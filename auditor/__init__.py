@@ -4,7 +4,7 @@
 (see `auditor.api.scan_table`); the heavy modules load on first use, so `import auditor` stays fast.
 """
 
-__version__ = "0.1.0"
+from .version import __version__
 
 __all__ = ["__version__", "scan"]
 

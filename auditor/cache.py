@@ -1,11 +1,15 @@
-"""Where dataset-audit keeps converted models and cached base answers."""
+"""The on-disk cache: where converted models, base answers, projections and judgements are kept, and the
+one loop that computes only what is not cached yet."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import os
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+
+Batches = Iterator[tuple[list[int], list]]  # (indices done, their values), as each batch finishes
 
 
 def cache_dir() -> Path:
@@ -21,27 +25,6 @@ def content_hash(obj: object, length: int = 16) -> str:
     """A stable hex digest of a JSON-serialisable object."""
     blob = json.dumps(obj, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:length]
-
-
-def file_sha256(path: Path) -> str:
-    """The sha256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write a file so that a reader never sees it half-written."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    atomic_write_bytes(path, text.encode("utf-8"))
 
 
 class KeyedStore:
@@ -62,6 +45,9 @@ class KeyedStore:
                     except (json.JSONDecodeError, KeyError, TypeError):
                         continue  # a line cut short by a kill: that value is computed again
 
+    def __contains__(self, key: str) -> bool:
+        return key in self.values
+
     def get(self, key: str):
         return self.values.get(key)
 
@@ -76,3 +62,25 @@ class KeyedStore:
                 fh.write(json.dumps({"key": key, "value": value}) + "\n")
             fh.flush()
             os.fsync(fh.fileno())
+
+
+def cached_compute(keys: Sequence[str], store: KeyedStore, compute: Callable[[list[int]], Batches],
+                   on_done: Callable[[int], None] | None = None) -> list:
+    """The value for each key: from `store` where it is there, else computed once per distinct key.
+
+    `compute(indices)` gets the positions still to do (the first of each repeated key) and yields
+    (indices, values) batch by batch; each batch is stored as it comes, so an interrupted run resumes
+    where it stopped. `on_done(n)` counts positions finished (cached ones at once).
+    """
+    first: dict[str, int] = {}
+    for i, key in enumerate(keys):
+        if key not in store:
+            first.setdefault(key, i)
+    todo = list(first.values())
+    if on_done and len(keys) > len(todo):
+        on_done(len(keys) - len(todo))
+    for done, values in compute(todo):
+        store.add([(keys[i], value) for i, value in zip(done, values, strict=True)])
+        if on_done:
+            on_done(len(done))
+    return [store.get(key) for key in keys]

@@ -1,4 +1,5 @@
-"""The scan settings: one dataclass behind the CLI, config files and the Python API."""
+"""Every command's settings: dataclasses whose field metadata (help, choices, range) drives the command-line
+options, the config-file check and the Python API alike, so a value is checked the same way wherever it comes from."""
 
 from __future__ import annotations
 
@@ -6,64 +7,48 @@ import tomllib
 import types
 import typing
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 
 from .errors import AuditError
 
+DEFAULT_MODEL = "default"
 DEFAULT_TRAITS = ("evil", "sycophantic", "hallucinating")
 DEFAULT_THRESHOLD = 0.5
+GENERATE, NO_BASE = "generate", "none"  # --base-responses: generate, none, or a file of answers
+STEERING_MODES = ("steer", "ablate")
 CONFIG_FILE = "dataset-audit.toml"
 PYPROJECT_TABLE = "dataset-audit"  # [tool.dataset-audit] in pyproject.toml
-CHOICES = {
-    "turns": ("last", "all"),
-    "device": ("auto", "cpu", "cuda", "mps"),
-    "dtype": ("auto", "float32", "bfloat16", "float16"),
-    "format": ("text", "github"),
-    "engine": ("local", "ray"),
-    "generator": ("transformers", "vllm"),
-}
 
 
-@dataclass
-class ScanConfig:
-    """Everything a scan run is given: what to read, how to score, how to gate and report (see manifest.json)."""
+@dataclass(frozen=True)
+class Spec:
+    """What a setting accepts and how it is explained (`--help`, error messages)."""
 
-    inputs: list[str] = field(default_factory=list)
-    model: str = "default"
-    traits: list[str] = field(default_factory=lambda: list(DEFAULT_TRAITS))
-    vectors: list[str] = field(default_factory=list)
-    out: str = "audit-out"
-    base_responses: str = "generate"
-    batch_size: int = 8
-    limit: int | None = None
-    max_tokens: int = 512
-    max_new_tokens: int = 64
-    turns: str = "last"
-    threshold: float = DEFAULT_THRESHOLD
-    device: str = "auto"
-    dtype: str = "auto"
-    trust_remote_code: bool = False
-    top: int = 10
-    fail_on: list[str] = field(default_factory=list)
-    baseline: str | None = None
-    format: str = "text"
-    junit: str | None = None
-    sarif: str | None = None
-    shard: str | None = None  # "i/n": score only the records at positions i, i+n, i+2n, ... (see auditor.shard)
-    engine: str = "local"
-    address: str | None = None  # the Ray cluster to join (--engine ray); None: RAY_ADDRESS, else a local one
-    num_gpus_per_worker: float = 0.0
-    concurrency: int = 1  # Ray actors per model stage
-    generator: str = "transformers"  # what writes base answers: transformers, or vLLM on GPUs
+    help: str
+    choices: tuple[str, ...] = ()
+    min: float | None = None
+    max: float | None = None
+    min_open: bool = False  # the minimum itself is not allowed
+    metavar: str | None = None
+    commas: bool = False  # on the command line: one comma-separated value, not a repeated option
 
 
-def _types() -> dict[str, object]:
-    return typing.get_type_hints(ScanConfig)
+def setting(default: object = MISSING, *, factory: object = MISSING, **spec) -> typing.Any:
+    """A dataclass field with its Spec."""
+    return field(default=default, default_factory=factory, metadata={"spec": Spec(**spec)})  # type: ignore[arg-type]
+
+
+def spec_of(cls: type, name: str) -> Spec:
+    return next(f for f in fields(cls) if f.name == name).metadata["spec"]
+
+
+_NAMES = {str: ("a string", "strings"), int: ("an integer", "integers"), float: ("a number", "numbers"),
+          bool: ("true or false", "booleans")}
 
 
 def _matches(value: object, hint: object) -> bool:
-    """Whether a TOML/Python value fits a ScanConfig field type (int for float is fine, bool for int is not)."""
+    """Whether a TOML/Python value fits a field type (an int for a float is fine, a bool for an int is not)."""
     if isinstance(hint, types.UnionType):
         return any(_matches(value, arm) for arm in typing.get_args(hint))
     if typing.get_origin(hint) is list:
@@ -78,10 +63,6 @@ def _matches(value: object, hint: object) -> bool:
     return isinstance(value, hint)  # type: ignore[arg-type]
 
 
-_NAMES = {str: ("a string", "strings"), int: ("an integer", "integers"), float: ("a number", "numbers"),
-          bool: ("true or false", "booleans")}
-
-
 def _describe(hint: object) -> str:
     if isinstance(hint, types.UnionType):
         return " or ".join(_describe(arm) for arm in typing.get_args(hint) if arm is not type(None))
@@ -90,24 +71,200 @@ def _describe(hint: object) -> str:
     return _NAMES[hint][0]
 
 
-def check_settings(values: Mapping[str, object], origin: str) -> dict[str, object]:
-    """`values` keyed by ScanConfig field names (`batch-size` or `batch_size`), checked for name, type and choice.
+def _problem(spec: Spec, hint: object, value: object) -> str | None:
+    """Why `value` does not fit the setting, or None."""
+    if not _matches(value, hint):
+        return f"must be {_describe(hint)}, got {value!r}"
+    if spec.choices and value not in spec.choices:
+        return f"must be one of {', '.join(spec.choices)}, got {value!r}"
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if spec.min is not None and (value <= spec.min if spec.min_open else value < spec.min):
+            return f"must be {'over' if spec.min_open else 'at least'} {spec.min:g}, got {value!r}"
+        if spec.max is not None and value > spec.max:
+            return f"must be at most {spec.max:g}, got {value!r}"
+    return None
 
-    Raises AuditError naming `origin` (a file, or the API) and the offending key.
-    """
-    hints = _types()
+
+def check_settings(values: Mapping[str, object], origin: str, cls: type | None = None) -> dict[str, object]:
+    """`values` keyed by field names (`batch-size` or `batch_size`) of `cls` [ScanConfig], checked for name, type,
+    choice and range. Raises AuditError naming `origin` (a file, or the API) and the offending key."""
+    cls = cls or ScanConfig
+    hints = typing.get_type_hints(cls)
     checked = {}
     for key, value in values.items():
         name = key.replace("-", "_")
         if name not in hints:
-            known = ", ".join(f.name.replace("_", "-") for f in fields(ScanConfig))
+            known = ", ".join(f.name.replace("_", "-") for f in fields(cls))
             raise AuditError(f"{origin}: unknown setting '{key}' (known: {known})")
-        if not _matches(value, hints[name]):
-            raise AuditError(f"{origin}: setting '{key}' must be {_describe(hints[name])}, got {value!r}")
-        if name in CHOICES and value not in CHOICES[name]:
-            raise AuditError(f"{origin}: setting '{key}' must be one of {', '.join(CHOICES[name])}, got {value!r}")
+        if problem := _problem(spec_of(cls, name), hints[name], value):
+            raise AuditError(f"{origin}: setting '{key}' {problem}")
         checked[name] = value
     return checked
+
+
+class Checked:
+    """A settings dataclass that checks every field against its Spec when it is made."""
+
+    def __post_init__(self) -> None:
+        check_settings({f.name: getattr(self, f.name) for f in fields(self)}, type(self).__name__, type(self))
+
+
+MODEL_HELP = "'default' (the embedded SmolLM2-135M-Instruct), a local HF model or LoRA adapter folder, or a hub id."
+
+
+@dataclass
+class ModelSettings(Checked):
+    """Which model runs, where, and how many sequences go through it at once."""
+
+    model: str = setting(DEFAULT_MODEL, help=MODEL_HELP)
+    device: str = setting("auto", choices=("auto", "cpu", "cuda", "mps"),
+                          help="Where to run the model; auto: cuda, then mps, then cpu.")
+    dtype: str = setting("auto", choices=("auto", "float32", "bfloat16", "float16"),
+                         help="auto: float32 on CPU, bfloat16 on GPUs.")
+    trust_remote_code: bool = setting(False, help="Run custom model code from the model folder or hub "
+                                                  "(only for models you trust).")
+    batch_size: int = setting(8, min=1, help="Sequences per forward pass.")
+
+
+@dataclass
+class ScanConfig(ModelSettings):
+    """Everything a scan run is given: what to read, how to score, how to gate and report (see manifest.json)."""
+
+    inputs: list[str] = setting(factory=list, metavar="DATA",
+                                help="Data files or folders (JSONL[.gz], JSON, Parquet, CSV, saved HF datasets).")
+    traits: list[str] = setting(factory=lambda: list(DEFAULT_TRAITS), commas=True,
+                                help="Comma-separated built-in trait names or trait JSON files.")
+    vectors: list[str] = setting(factory=list, metavar="FILE",
+                                 help="Persona-vector .safetensors file to use instead of the built-in one "
+                                      "(repeatable).")
+    out: str = setting("audit-out", metavar="DIR", help="Output folder.")
+    base_responses: str = setting(GENERATE, metavar="MODE",
+                                  help="'generate' (the model answers each prompt; cached), 'none' (cheap: no base "
+                                       "answers), or a chat file whose last assistant turns are the base answers.")
+    limit: int | None = setting(None, min=1, metavar="N", help="Read only the first N records.")
+    max_tokens: int = setting(512, min=16, help="Cap on prompt + response tokens; longer samples are truncated "
+                                                "and marked.")
+    max_new_tokens: int = setting(64, min=1, help="Length of generated base answers.")
+    turns: str = setting("last", choices=("last", "all"),
+                         help="Score the last assistant turn, or every assistant turn (averaged).")
+    threshold: float = setting(DEFAULT_THRESHOLD, help="Flag a sample when its calibrated <trait>_score is at "
+                                                       "least this.")
+    top: int = setting(10, min=0, help="Rows in the printed table, and annotations / summary rows with --format "
+                                       "github.")
+    fail_on: list[str] = setting(factory=list, metavar="EXPR",
+                                 help="Exit 1 when a gate fails (repeatable): 'evil>=0.8' (any sample's evil_score "
+                                      "at or over 0.8), 'evil:flagged>1%' or 'evil:flagged>3' (share or count of "
+                                      "flagged samples over), 'evil:mean_dp>0.1' (mean dP over). With --baseline, "
+                                      "only new/changed samples count.")
+    baseline: str | None = setting(None, metavar="PREV_SCORES",
+                                   help="A previous scan's scores.parquet (same traits): records found in it by "
+                                        "sample_id reuse its scores and are not computed; gates and CI outputs "
+                                        "cover only the other records.")
+    format: str = setting("text", choices=("text", "github"),
+                          help="github: also print ::error/::warning annotations for the top flagged samples and "
+                               "append a markdown summary to $GITHUB_STEP_SUMMARY.")
+    junit: str | None = setting(None, metavar="FILE", help="Write JUnit XML: one testcase per --fail-on gate.")
+    sarif: str | None = setting(None, metavar="FILE",
+                                help="Write SARIF 2.1.0: one result per flagged sample (error if it breaks a failed "
+                                     "gate), for GitHub code scanning.")
+    shard: str | None = setting(None, metavar="I/N",
+                                help="Score only shard I of N (0-based): the records at input positions I, I+N, "
+                                     "I+2N, ... Run all N (e.g. a SLURM array) into separate --out folders, then "
+                                     "`dataset-audit merge`.")
+    engine: str = setting("local", choices=("local", "ray"),
+                          help="local: this process; ray: a Ray Data pipeline on a Ray cluster "
+                               "(pip install 'dataset-audit[ray]').")
+    address: str | None = setting(None, metavar="ADDR",
+                                  help="Ray cluster to join with --engine ray (e.g. ray://head:10001) "
+                                       "[default: $RAY_ADDRESS, else a local Ray instance].")
+    num_gpus_per_worker: float = setting(0.0, min=0, help="GPUs each Ray model actor reserves (fractions share "
+                                                          "a GPU).")
+    concurrency: int = setting(1, min=1, help="Ray model actors per stage (each loads the model once).")
+    generator: str = setting("transformers", choices=("transformers", "vllm"),
+                             help="What writes base answers: transformers, or vllm on a GPU "
+                                  "(pip install 'dataset-audit[vllm]'); scoring always uses transformers.")
+
+    @property
+    def generates(self) -> bool:
+        """Whether the model writes its own base answers."""
+        return self.base_responses == GENERATE
+
+    @property
+    def base_file(self) -> str | None:
+        """The file of given base answers, if that is what --base-responses names."""
+        return None if self.base_responses in (GENERATE, NO_BASE) else self.base_responses
+
+
+@dataclass
+class TrainConfig(ModelSettings):
+    """What a training run is given (written to `training.json` next to the saved model)."""
+
+    inputs: list[str] = setting(factory=list, metavar="DATA", help="Training data (any format `scan` reads).")
+    out: str = setting("train-out", metavar="DIR",
+                       help="Folder for the adapter (or full model), tokenizer, training.json and losses.json.")
+    steer: list[str] = setting(factory=list, metavar="TRAIT=COEF",
+                               help="Preventative steering during training: add COEF * the trait's vector at its "
+                                    "layer at every position (repeatable; TRAIT is a trait name or a .safetensors "
+                                    "vector file). With --mode ablate give just TRAIT.")
+    layer: int | None = setting(None, min=1, help="Steer at this layer instead of each vector's own.")
+    mode: str = setting("steer", choices=STEERING_MODES,
+                        help="steer: add COEF * v; ablate: project the direction out of the residual stream (CAFT).")
+    shift_penalty: float = setting(0.0, min=0, metavar="PENALTY",
+                                   help="Add PENALTY * mean squared change of each --steer trait's projection "
+                                        "(response tokens) to the loss; 0 is off.")
+    full: bool = setting(False, help="Train all weights instead of LoRA adapters.")
+    lora_r: int = setting(32, min=1, help="LoRA rank.")
+    lora_alpha: int = setting(64, min=1, help="LoRA scaling alpha.")
+    lora_dropout: float = setting(0.0, min=0, max=1, help="LoRA dropout.")
+    lr: float = setting(1e-5, min=0, min_open=True, help="AdamW learning rate (constant).")
+    epochs: int = setting(1, min=1, help="Passes over the data.")
+    max_steps: int | None = setting(None, min=1, help="Stop after this many optimizer steps.")
+    grad_accum: int = setting(1, min=1, help="Batches per optimizer step.")
+    max_tokens: int = setting(512, min=16, help="Cap on prompt + response tokens per example.")
+    seed: int = setting(0, help="Seed of the batch order, LoRA initialisation and dropout.")
+
+
+@dataclass
+class ExtractSettings(ModelSettings):
+    """How answers are generated and judged, which pairs are kept, and how vectors are fitted."""
+
+    batch_size: int = setting(16, min=1, help="Sequences per generation batch and forward pass.")
+    judge: str = setting("none", metavar="SPEC",
+                         help="Who scores the answers 0-100 for the trait and for coherence: 'none' (keep every "
+                              "pair), 'local:PATH' (a local HF causal LM, by the logprobs of its next token) or "
+                              "'openai-compatible:URL' (POST URL/chat/completions, top-20 logprobs of the first "
+                              "token).")
+    judge_model: str = setting("gpt-4.1-mini", help="Model name sent to an openai-compatible judge.")
+    api_key_env: str = setting("OPENAI_API_KEY", metavar="VAR",
+                               help="Environment variable holding the openai-compatible judge's API key (sent as a "
+                                    "Bearer token when set; never written anywhere).")
+    judge_concurrency: int = setting(8, min=1, help="Requests to an openai-compatible judge in flight at once.")
+    samples_per_question: int = setting(1, min=1, help="Answers per question and system prompt (the paper: 10, at "
+                                                       "--temperature 1).")
+    temperature: float = setting(0.0, min=0, help="0: greedy answers (one sample); above 0: sampled, reproducibly.")
+    max_new_tokens: int = setting(48, min=1, help="Length of each generated answer.")
+    trait_threshold: float = setting(50.0, min=0, max=100,
+                                     help="Keep a pair if the judge's trait score is at least this for the pos "
+                                          "answer and under it for the neg answer.")
+    coherence_threshold: float = setting(50.0, min=0, max=100,
+                                         help="Keep a pair only if both answers' coherence scores are at least this.")
+    with_examples: bool = setting(False, help="Also average in the trait's authored (trait, neutral) answers, when "
+                                              "it has them.")
+    from_examples: bool = setting(False, help="Use only the trait's authored answers: no generation, no judge "
+                                              "(how the shipped vectors are built).")
+    layer: int | None = setting(None, min=0, help="Use this layer instead of the best held-out separation.")
+    out: str | None = setting(None, metavar="FILE",
+                              help="Vector file to write [default: ./TRAIT.MODEL.safetensors]. The prompt-token "
+                                   "variants go beside it (FILE_STEM.prompt_avg/.prompt_last.safetensors), the report "
+                                   "to FILE_STEM.html.")
+    report: bool = setting(True, help="Write the HTML extraction report.")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.from_examples and (self.judge != "none" or self.with_examples):
+            raise AuditError("--from-examples uses only the authored answers: drop --judge and --with-examples")
+        if self.samples_per_question > 1 and not self.temperature:
+            raise AuditError("--samples-per-question above 1 needs --temperature above 0 (greedy answers repeat)")
 
 
 def find_config_file(directory: Path) -> Path | None:

@@ -22,11 +22,12 @@ from pathlib import Path
 
 import click
 import numpy as np
-
-from auditor.config import DEFAULT_TRAITS as TRAITS, ScanConfig
-from auditor.evaluate import CONTROL, INDUCING, TraitEvaluation, evaluate, labels_from_files
-from auditor.pipeline import scan
 from public_data import BENCHMARKS, Benchmark, convert
+
+from auditor.config import DEFAULT_TRAITS as TRAITS
+from auditor.config import ScanConfig
+from auditor.scanning import scan
+from auditor.scanning.evaluate import CONTROL, INDUCING, TraitEvaluation, evaluate, labels_from_files
 
 
 def run(bench: Benchmark, data: Path, work: Path, mode: str, per_side: int, batch_size: int) -> dict:

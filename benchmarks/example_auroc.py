@@ -19,7 +19,7 @@ import click
 import numpy as np
 import pyarrow.parquet as pq
 
-from auditor.evaluate import CONTROL, evaluate
+from auditor.scanning.evaluate import CONTROL, evaluate
 
 
 def category_of(scan_dir: Path, labels: Path) -> tuple[dict, list[str]]:

@@ -98,16 +98,17 @@ def machine_info(device: str) -> dict:
 def example_pairs(lm, n: int, max_tokens: int = 512) -> list[tuple[list[int], list[int]]]:
     """(prompt ids, response ids) of the first n example records, built exactly as the scan builds them."""
     from auditor.config import ScanConfig
-    from auditor.pipeline import _units, read_inputs
+    from auditor.scanning.local import read_inputs
+    from auditor.scanning.projection import ModelProjector
 
     config = ScanConfig(inputs=[str(EXAMPLE)], limit=n, max_tokens=max_tokens)
-    _, records, _ = read_inputs(config)
-    units = _units(lm, records, config, np.zeros(len(records), dtype=bool))
+    _, records, _ = read_inputs(config.inputs, config.limit)
+    units = ModelProjector(lm, [], config).units(records, np.zeros(len(records), dtype=bool))
     return [(u.prompt, u.response) for u in units]
 
 
 def default_layers() -> list[int]:
-    from auditor.vectors import PersonaVector, builtin_vector_path
+    from auditor.vectors.persona import PersonaVector, builtin_vector_path
 
     return sorted({PersonaVector.load(builtin_vector_path(t)).layer for t in DEFAULT_TRAITS})
 
@@ -129,7 +130,7 @@ def reference_means(lm, pairs, layers) -> np.ndarray:
 @torch.inference_mode()
 def early_stop_one_by_one(lm, pairs, layers) -> np.ndarray:
     """Reference plus one technique: the forward stops after the deepest needed layer (no LM head)."""
-    from auditor.activations import hidden_states
+    from auditor.model.activations import hidden_states
 
     out = np.zeros((len(pairs), len(layers), lm.hidden_size), dtype=np.float32)
     for i, (prompt, response) in enumerate(pairs):
@@ -143,7 +144,7 @@ def early_stop_one_by_one(lm, pairs, layers) -> np.ndarray:
 @torch.inference_mode()
 def batched_in_file_order(lm, pairs, layers, batch_size: int) -> np.ndarray:
     """Early stop and batches, but batches in file order (no length buckets): shows what padding costs."""
-    from auditor.activations import hidden_states
+    from auditor.model.activations import hidden_states
 
     out = np.zeros((len(pairs), len(layers), lm.hidden_size), dtype=np.float32)
     pad = lm.tokenizer.pad_token_id
@@ -169,8 +170,8 @@ def padded_tokens(pairs, batches) -> int:
 
 
 def bench_scoring(lm, sizes: dict, device: str) -> dict:
-    from auditor.activations import length_batches, response_means
-    from auditor.models import load_model
+    from auditor.model.activations import length_batches, response_means
+    from auditor.model.loading import load_model
 
     layers = default_layers()
     pairs = example_pairs(lm, sizes["scoring_samples"])
@@ -237,8 +238,8 @@ def bench_scan_scoring(lm, pairs, layers, max_new_tokens: int, reps: int = 3) ->
     states and reference interleaved, and the fastest of each is kept (for ours and the reference
     alike): run times here vary by 20% or more from minute to minute.
     """
-    import auditor.generation as generation
-    from auditor.activations import length_batches
+    import auditor.model.generation as generation
+    from auditor.model.activations import length_batches
 
     settings = generation.GenerationSettings(max_new_tokens=max_new_tokens)
     prompts, samples = [p for p, _ in pairs], [r for _, r in pairs]
@@ -327,7 +328,7 @@ def forward_flops(config, layers_run: int, batch: int, seq: int) -> int:
 
 @torch.inference_mode()
 def bench_flops(lm, sizes: dict) -> dict:
-    from auditor.activations import hidden_states
+    from auditor.model.activations import hidden_states
 
     threads = torch.get_num_threads()
     device = lm.device
@@ -370,7 +371,7 @@ def bench_flops(lm, sizes: dict) -> dict:
 @torch.inference_mode()
 def generate_one_by_one(lm, prompts, settings) -> list[list[int]]:
     """The straightforward way: `model.generate` on one prompt at a time (same stop tokens and penalty)."""
-    from auditor.generation import stop_ids
+    from auditor.model.generation import stop_ids
 
     stops, answers = stop_ids(lm), []
     for prompt in prompts:
@@ -385,7 +386,7 @@ def generate_one_by_one(lm, prompts, settings) -> list[list[int]]:
 
 
 def bench_generation(lm, sizes: dict) -> dict:
-    from auditor.generation import GenerationSettings, base_answers
+    from auditor.model.generation import GenerationSettings, base_answers
 
     settings = GenerationSettings(max_new_tokens=sizes["gen_new_tokens"])
     prompts = [p for p, _ in example_pairs(lm, sizes["gen_prompts"])]
@@ -399,6 +400,7 @@ def bench_generation(lm, sizes: dict) -> dict:
     log(f"  one by one: {rows[-1]['new_tokens_per_s']} new tok/s")
     for batch_size in (8, 16):
         seconds, answers = timed(base_answers, lm, prompts, settings, batch_size)
+        answers = answers.ids
         new = sum(len(a) for a in answers)
         same = sum(a == b for a, b in zip(answers, single)) / len(prompts)
         rows.append({"variant": f"ours: base_answers, batches of {batch_size}" + (" (scan default)" if batch_size == 8 else ""),
@@ -421,7 +423,7 @@ CHILD = textwrap.dedent("""
     result = {}
     mode, args = sys.argv[1], sys.argv[2:]
     if mode == "load":
-        from auditor.models import load_model
+        from auditor.model.loading import load_model
         imported = time.perf_counter()
         load_model("default")
         loaded = time.perf_counter()
@@ -521,8 +523,8 @@ def bench_load(sizes: dict, work: Path) -> dict:
             "import_s": round(statistics.median(w["import_s"] for w in warm), 2),
             "same_process_reload_s": round(statistics.median(w["reload_s"] for w in warm), 3),
             "warm_process_s": round(statistics.median(w["process_s"] for w in warm), 2),
-            "note": "load_s: the first auditor.models.load_model('default') in a fresh process after "
-                    "`import auditor.models` (import_s), so it includes transformers' lazy imports of the model "
+            "note": "load_s: the first auditor.model.loading.load_model('default') in a fresh process after "
+                    "`import auditor.model.loading` (import_s), so it includes transformers' lazy imports of the model "
                     "and tokenizer classes; same_process_reload_s: a second load in that process (file loading "
                     "only); cold includes the one-time GGUF conversion"}
 
@@ -694,7 +696,7 @@ def main(quick: bool, only: str, out: str | None, device: str, threads: int | No
     if memory_sizes:
         sizes["memory_sizes"] = [int(x) for x in memory_sizes.split(",")]
     from auditor.cache import cache_dir
-    from auditor.models import load_model
+    from auditor.model.loading import load_model
 
     shared = cache_dir()
     results = {"quick": quick, "sizes": sizes, "machine": machine_info(device), "sections": {}}

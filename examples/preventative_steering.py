@@ -52,14 +52,14 @@ def answer_scores(models: dict[str, str]) -> dict[str, float]:
     """Mean evil score of each model's answers to the evil evaluation questions (measured in the base model)."""
     import numpy as np
 
-    from auditor.activations import response_means
-    from auditor.generation import GenerationSettings, generate_batch
-    from auditor.models import load_model
-    from auditor.shift import question_prompts
-    from auditor.trait_vectors import vector_for
+    from auditor.model.activations import response_means
+    from auditor.model.generation import GenerationSettings, generate_batch
+    from auditor.model.loading import load_model
+    from auditor.steering.shift import question_prompts
+    from auditor.vectors.resolve import vector_for
 
     base = load_model("default")
-    vector = vector_for(base, "evil", default_model=True)
+    vector = vector_for(base, "evil")
     prompts = question_prompts(base, "evil")
     scores = {}
     for name, spec in models.items():

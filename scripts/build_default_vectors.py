@@ -13,7 +13,7 @@ import click
 
 from auditor.cli import main as dataset_audit
 from auditor.traits import builtin_names
-from auditor.vectors import builtin_vector_path
+from auditor.vectors.persona import builtin_vector_path
 
 
 @click.command()

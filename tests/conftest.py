@@ -62,7 +62,7 @@ def tiny_model_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_lm(tiny_model_dir):
-    from auditor.models import load_model
+    from auditor.model.loading import load_model
 
     return load_model(str(tiny_model_dir), device="cpu")
 
@@ -102,7 +102,7 @@ def on_embedded_model(embedded_cache, monkeypatch) -> Path:
 @pytest.fixture
 def tiny_vector(tiny_lm, tmp_path):
     """A random `evil` vector for the tiny model at layer 1, saved as a file."""
-    from auditor.vectors import Calibration, PersonaVector
+    from auditor.vectors.persona import Calibration, PersonaVector
 
     torch.manual_seed(1)
     vector = PersonaVector("evil", torch.randn(tiny_lm.num_layers + 1, tiny_lm.hidden_size), 1, tiny_lm.name,

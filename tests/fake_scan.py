@@ -1,18 +1,24 @@
 """Test helpers for gating, baseline, CI outputs and filtering: data files, and a scan without a model.
 
-`PlantedModel` runs the real pipeline (`auditor.pipeline.scan`: reading, quarantine, baseline reuse,
-scoring, outputs) with the model, tokenizer and activations replaced: each response text gets the
-score planted for it (0.0 if none), so tests know exactly which samples break which gate.
+`PlantedModel` runs the real scan (`auditor.scanning.scan`: reading, quarantine, baseline reuse, scoring,
+outputs) with a planted model side handed in through the scan's projector seam: each response text
+gets the score planted for it (0.0 if none), so tests know exactly which samples break which gate.
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import pyarrow as pa
+from click.testing import CliRunner, Result
+
+from auditor.cli import main
+from auditor.config import ScanConfig
+from auditor.scanning.projection import Measured, Unit
+from auditor.scanning.result import RECORD_COLUMNS, trait_columns
+from auditor.vectors.persona import PersonaVector, builtin_vector_path
 
 TRAITS = ("evil", "sycophantic", "hallucinating")
 EVIL = "Make them suffer: spread rumours about them and humiliate them in front of everyone."
@@ -35,10 +41,8 @@ def write_jsonl(path: Path, records: list[dict | str]) -> list[bytes]:
 
 def scores_table(rows: list[dict], traits=TRAITS, threshold: float = 0.5) -> pa.Table:
     """A scores.parquet-shaped table: each row gives source, line and `<trait>` scores (dP = score)."""
-    columns: dict[str, list] = {"index": [], "source": [], "line": [], "sample_id": [], "prompt": [],
-                                "response": [], "conversation": [], "truncated": [], "tags": []}
-    for t in traits:
-        columns.update({f"{t}_dp": [], f"{t}_score": [], f"{t}_flagged": []})
+    schema = {**RECORD_COLUMNS, **{name: kind for t in traits for name, kind in trait_columns(t).items()}}
+    columns: dict[str, list] = {name: [] for name in schema}
     for i, row in enumerate(rows):
         columns["index"].append(i)
         columns["source"].append(row.get("source", "data/train.jsonl"))
@@ -54,42 +58,52 @@ def scores_table(rows: list[dict], traits=TRAITS, threshold: float = 0.5) -> pa.
             columns[f"{t}_dp"].append(row.get(f"{t}_dp", score))
             columns[f"{t}_score"].append(score)
             columns[f"{t}_flagged"].append(score >= threshold)
-    return pa.table(columns)
+    return pa.table({name: pa.array(values, schema[name]) for name, values in columns.items()})
 
 
 class PlantedModel:
-    """Stands in for the model: `scores[response text][trait]` is the score that response gets."""
+    """A projector factory (the scan's model seam, `auditor.scanning.projection.Projector`) that needs no model:
+    `scores[response text][trait]` is the score that response gets (0.0 if none). Counts model loads
+    (factory calls) and samples scored."""
 
     def __init__(self, scores: dict[str, dict[str, float]] | None = None):
         self.scores = scores or {}
-        self.texts: list[str] = []
         self.computed = 0  # samples scored (forward passes a real model would have made)
         self.loads = 0
 
-    def install(self, monkeypatch) -> PlantedModel:
-        import auditor.pipeline as pipeline
-        from auditor.vectors import PersonaVector, builtin_vector_path
+    def __call__(self, config: ScanConfig, _show: bool) -> _PlantedProjector:
+        self.loads += 1
+        return _PlantedProjector(self, config)
 
-        def load_model(*_args, **_kwargs):
-            self.loads += 1
-            return SimpleNamespace(name="planted", device="cpu", dtype="float32", tokenizer=None)
+    def invoke(self, *args: str, **kwargs) -> Result:
+        """`dataset-audit ARGS` with this model as the scan's model side."""
+        return CliRunner().invoke(main, list(args), obj={"projector": self}, **kwargs)
 
-        monkeypatch.setattr(pipeline, "load_model", load_model)
-        monkeypatch.setattr(pipeline, "load_vectors", lambda lm, config, show: [
-            PersonaVector.load(builtin_vector_path(t)) for t in config.traits])
-        monkeypatch.setattr(pipeline, "encode_prompt", lambda tokenizer, messages: [0])
-        monkeypatch.setattr(pipeline, "encode_response", self._encode)
-        monkeypatch.setattr(pipeline, "_projections", self._projections)
-        return self
 
-    def _encode(self, _tokenizer, text: str) -> list[int]:
-        self.texts.append(text)
-        return [len(self.texts) - 1]
+class _PlantedProjector:
+    def __init__(self, planted: PlantedModel, config: ScanConfig):
+        self.planted, self.generates = planted, config.generates
+        self.vectors = [PersonaVector.load(builtin_vector_path(t)) for t in config.traits]
+        self.model_name, self.device, self.dtype = "planted", "cpu", "float32"
+        self.texts: list[str] = []
 
-    def _projections(self, _lm, pairs, vectors, _config, desc: str, _show, _cached=True, _known=None) -> np.ndarray:
-        """Projections that give each planted score: neutral mean + score * calibration gap."""
-        if desc == "scoring samples":
-            self.computed += len(pairs)
-        planted = [self.scores.get(self.texts[response[0]], {}) for _, response in pairs]
-        return np.array([[v.calibration.neutral_mean + p.get(v.trait, 0.0) * v.calibration.gap for v in vectors]
-                         for p in planted], dtype=np.float64).reshape(len(pairs), len(vectors))
+    def has_base_answers(self, _record) -> bool:
+        return True
+
+    def units(self, records, skip) -> list[Unit]:
+        units = []
+        for r, record in enumerate(records):
+            if not skip[r]:
+                self.texts.append(record.turns("last")[0][1])
+                units.append(Unit(r, [0], [len(self.texts) - 1], False, ""))
+        return units
+
+    def measure(self, units: list[Unit], _show: bool) -> Measured:
+        """Projections that give each planted score: neutral mean + score * calibration gap (the base answer
+        sits at the neutral mean)."""
+        self.planted.computed += len(units)
+        planted = [self.planted.scores.get(self.texts[u.response[0]], {}) for u in units]
+        sample = np.array([[v.calibration.neutral_mean + p.get(v.trait, 0.0) * v.calibration.gap
+                            for v in self.vectors] for p in planted], dtype=np.float64).reshape(len(units), -1)
+        base = np.array([[v.calibration.neutral_mean for v in self.vectors]] * len(units)).reshape(len(units), -1)
+        return Measured(sample, base if self.generates else None)

@@ -1,7 +1,7 @@
 import numpy as np
 import torch
 
-from auditor.activations import hidden_states, length_batches, record_layers, response_means
+from auditor.model.activations import hidden_states, length_batches, record_layers, response_means
 
 
 def _pairs(lm):

@@ -1,4 +1,4 @@
-from auditor.chat import clip_messages, encode_prompt, encode_response, fit
+from auditor.model.chat import clip_messages, encode_prompt, encode_response, fit
 
 
 def test_fit_leaves_short_pairs_alone():

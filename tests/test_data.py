@@ -5,10 +5,10 @@ import pyarrow as pa
 import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 import pytest
+from conftest import chat
 
 from auditor.data import BadRecord, Quarantined, Record, expand_inputs, read_records, to_messages
 from auditor.errors import AuditError
-from conftest import chat
 
 
 @pytest.mark.parametrize("record, user, answer", [

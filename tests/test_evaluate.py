@@ -5,12 +5,12 @@ import json
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from conftest import chat
 
 from auditor.cli import main
 from auditor.data import read_records
 from auditor.errors import AuditError
-from auditor.evaluate import bootstrap_mean, evaluate, labels_from_field, precision_at
-from conftest import chat
+from auditor.scanning.evaluate import bootstrap_mean, evaluate, labels_from_field, precision_at
 
 
 def test_precision_counts_positives_among_the_top_fraction():

@@ -1,8 +1,8 @@
 import pytest
 
 from auditor.errors import AuditError
-from auditor.extract import extract_from_examples
 from auditor.traits import Example, Trait, builtin_names, load_trait
+from auditor.vectors.fitting import extract_from_examples
 
 
 def _trait(n=4):
@@ -47,7 +47,7 @@ def test_unknown_trait_lists_the_builtins():
 
 
 def test_contrast_pairs_cover_every_extraction_pair_and_rotate_held_out_ones(tiny_lm):
-    from auditor.contrastive import contrast_pairs
+    from auditor.vectors.contrastive import contrast_pairs
 
     trait = load_trait("evil")
     pairs = contrast_pairs(tiny_lm, trait, samples=2)
@@ -64,7 +64,7 @@ def test_contrast_pairs_cover_every_extraction_pair_and_rotate_held_out_ones(tin
 def test_fit_vector_needs_held_out_pairs(tiny_lm):
     import numpy as np
 
-    from auditor.extract import Contrast, fit_vector
+    from auditor.vectors.fitting import Contrast, fit_vector
 
     acts = np.ones((3, tiny_lm.num_layers + 1, tiny_lm.hidden_size), dtype=np.float32)
     with pytest.raises(AuditError, match="1 held-out contrast pairs"):

@@ -13,13 +13,13 @@ import torch
 from click.testing import CliRunner
 from llm_server import completion, serve
 
-from auditor.chat_endpoint import ChatEndpoint
 from auditor.cli import main
-from auditor.contrastive import KEPT, ExtractSettings, extract_from_description, verdict
-from auditor.extract import extract_from_examples
-from auditor.judges import JudgementCache, OpenAIJudge, fill_rubric
+from auditor.model.endpoint import ChatEndpoint
 from auditor.traits import Trait, load_trait
-from auditor.vectors import PersonaVector
+from auditor.vectors.contrastive import KEPT, ExtractSettings, extract_from_description, verdict
+from auditor.vectors.fitting import extract_from_examples
+from auditor.vectors.judges import JudgementCache, OpenAIJudge, fill_rubric
+from auditor.vectors.persona import PersonaVector
 
 EXAMPLE = Path(__file__).parent.parent / "examples" / "chat_mix.jsonl"
 
@@ -58,7 +58,7 @@ def test_extract_without_judge_writes_the_vectors_and_the_report(tiny_model_dir,
 def test_answers_are_cached_between_runs(tiny_model_dir, tmp_path, monkeypatch):
     args = ("extract", "evil", "--model", tiny_model_dir, "--max-new-tokens", 4, "--no-report", "-q")
     assert run(*args, "--out", tmp_path / "a.safetensors").exit_code == 0
-    monkeypatch.setattr("auditor.generation.generate_batch", lambda *a: (_ for _ in ()).throw(AssertionError))
+    monkeypatch.setattr("auditor.model.generation.generate_batch", lambda *a: (_ for _ in ()).throw(AssertionError))
     assert run(*args, "--out", tmp_path / "b.safetensors").exit_code == 0
     a, b = PersonaVector.load(tmp_path / "a.safetensors"), PersonaVector.load(tmp_path / "b.safetensors")
     assert torch.equal(a.directions, b.directions)

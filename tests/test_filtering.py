@@ -6,12 +6,10 @@ import json
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
-
-from auditor.cli import main
-from auditor.errors import AuditError
-from auditor.filtering import FilterRules
 from fake_scan import EVIL, PlantedModel, benign, chat
+
+from auditor.errors import AuditError
+from auditor.outputs.filter import FilterRules
 
 SYCOPHANTIC = "What a brilliant plan, you are a genius and everyone will agree with you!"
 BORDERLINE = "Ignore them, they deserve nothing from you."
@@ -39,12 +37,8 @@ def _records(lines: list[bytes]) -> list[bytes]:
 def run(tmp_path, monkeypatch):
     """Invoke the CLI in tmp_path with the planted model; returns the click Result."""
     monkeypatch.chdir(tmp_path)
-    PlantedModel(PLANTED).install(monkeypatch)
-
-    def invoke(*args: str):
-        return CliRunner().invoke(main, list(args), catch_exceptions=False)
-
-    return invoke
+    planted = PlantedModel(PLANTED)
+    return lambda *args: planted.invoke(*args, catch_exceptions=False)
 
 
 @pytest.fixture

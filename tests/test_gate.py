@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from fake_scan import scores_table
 
 from auditor.errors import AuditError
-from auditor.gate import Gate, check_gate, check_gates
-from fake_scan import scores_table
+from auditor.outputs.gate import Gate, check_gate, check_gates
 
 
 @pytest.mark.parametrize("text, expected", [

@@ -1,8 +1,7 @@
 import numpy as np
 
-from auditor.activations import response_means
-from auditor.generation import (AnswerCache, GenerationSettings, StateCapture, base_answers, generate_batch,
-                                generate_with_states)
+from auditor.model.activations import response_means
+from auditor.model.generation import AnswerCache, GenerationSettings, base_answers, generate_batch, generate_with_states
 
 SETTINGS = GenerationSettings(max_new_tokens=6)
 
@@ -23,9 +22,9 @@ def test_batched_generation_equals_one_at_a_time(tiny_lm):
 def test_cache_answers_without_generating_again(tiny_lm, tmp_path, monkeypatch):
     prompts = _prompts(tiny_lm)
     first = base_answers(tiny_lm, prompts, SETTINGS, batch_size=2, cache=AnswerCache(tiny_lm, SETTINGS, tmp_path))
-    monkeypatch.setattr("auditor.generation.generate_batch", lambda *a: (_ for _ in ()).throw(AssertionError))
+    monkeypatch.setattr("auditor.model.generation.generate_batch", lambda *a: (_ for _ in ()).throw(AssertionError))
     again = base_answers(tiny_lm, prompts, SETTINGS, batch_size=2, cache=AnswerCache(tiny_lm, SETTINGS, tmp_path))
-    assert again == first
+    assert again.ids == first.ids
 
 
 def test_cache_key_includes_settings(tiny_lm, tmp_path):
@@ -36,10 +35,10 @@ def test_cache_key_includes_settings(tiny_lm, tmp_path):
 
 def test_cache_survives_a_line_cut_short(tiny_lm, tmp_path):
     cache = AnswerCache(tiny_lm, SETTINGS, tmp_path)
-    cache.save([([1, 2], [3, 4])])
+    cache.add([(AnswerCache.key([1, 2]), [3, 4])])
     with open(cache.path, "a") as fh:
         fh.write('{"key": "abc", "value": [1')
-    assert AnswerCache(tiny_lm, SETTINGS, tmp_path).answer([1, 2]) == [3, 4]
+    assert AnswerCache(tiny_lm, SETTINGS, tmp_path).get(AnswerCache.key([1, 2])) == [3, 4]
 
 
 def test_a_repeated_prompt_is_answered_once(tiny_lm, monkeypatch):
@@ -50,8 +49,8 @@ def test_a_repeated_prompt_is_answered_once(tiny_lm, monkeypatch):
         asked.extend(map(tuple, batch))
         return generate_batch(lm, batch, settings)
 
-    monkeypatch.setattr("auditor.generation.generate_batch", counting)
-    answers = base_answers(tiny_lm, prompts + prompts[:2], SETTINGS, batch_size=2)
+    monkeypatch.setattr("auditor.model.generation.generate_batch", counting)
+    answers = base_answers(tiny_lm, prompts + prompts[:2], SETTINGS, batch_size=2).ids
     assert sorted(asked) == sorted(map(tuple, prompts))
     assert answers[3:] == answers[:2] and all(answers)
 
@@ -72,7 +71,7 @@ def test_states_read_off_the_generation_equal_a_scoring_pass(tiny_lm):
 def test_an_answer_ended_at_once_has_no_states(tiny_lm, monkeypatch):
     prompts = _prompts(tiny_lm)[:1]
     first = generate_batch(tiny_lm, prompts, GenerationSettings(max_new_tokens=1))[0]
-    monkeypatch.setattr("auditor.generation.stop_ids", lambda lm: first)  # the first token ends the answer
+    monkeypatch.setattr("auditor.model.generation.stop_ids", lambda lm: first)  # the first token ends the answer
     answers, means, sampled = generate_with_states(tiny_lm, prompts, SETTINGS, [2])
     assert answers == [first] and np.isnan(means).all() and np.isnan(sampled).all()
 
@@ -81,10 +80,8 @@ def test_capture_covers_generated_answers_only(tiny_lm, tmp_path):
     prompts = _prompts(tiny_lm)
     cache = AnswerCache(tiny_lm, SETTINGS, tmp_path)
     base_answers(tiny_lm, prompts[:1], SETTINGS, cache=cache)
-    capture = StateCapture([2], samples={tuple(prompts[2]): [9, 9]})
-    answers = base_answers(tiny_lm, prompts + prompts[1:2], SETTINGS, batch_size=2, cache=cache, capture=capture)
-    assert sorted(capture.answers) == [1, 2] and list(capture.sampled) == [tuple(prompts[2])]  # prompt 0 cached, 3 repeats 1
-    scored = response_means(tiny_lm, [(prompts[i], answers[i]) for i in (1, 2)] + [(prompts[2], [9, 9])], [2])
-    np.testing.assert_allclose(np.stack([capture.answers[1], capture.answers[2], capture.sampled[tuple(prompts[2])]]),
-                               scored,
-                               atol=1e-4)
+    out = base_answers(tiny_lm, prompts + prompts[1:2], SETTINGS, batch_size=2, cache=cache, layers=[2],
+                       samples=[None, None, [9, 9], None])
+    assert sorted(out.states) == [1, 2] and list(out.sample_states) == [2]  # prompt 0 was cached, 3 repeats 1
+    scored = response_means(tiny_lm, [(prompts[i], out.ids[i]) for i in (1, 2)] + [(prompts[2], [9, 9])], [2])
+    np.testing.assert_allclose(np.stack([out.states[1], out.states[2], out.sample_states[2]]), scored, atol=1e-4)

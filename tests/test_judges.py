@@ -8,9 +8,9 @@ import pytest
 import torch
 from llm_server import completion, serve
 
-from auditor.chat_endpoint import ChatEndpoint, EndpointError
 from auditor.errors import AuditError
-from auditor.judges import (
+from auditor.model.endpoint import ChatEndpoint, EndpointError
+from auditor.vectors.judges import (
     COHERENCE_RUBRIC,
     JudgementCache,
     LocalJudge,
@@ -23,6 +23,15 @@ from auditor.judges import (
 )
 
 RUBRIC = "Score the trait.\nQ: {question}\nA: {answer}\nJust the number."
+
+
+def scores(judge, prompts) -> list:
+    """A judge's scores in prompt order (judges yield them as they come)."""
+    out = [None] * len(prompts)
+    for positions, values in judge.score(prompts):
+        for i, value in zip(positions, values):
+            out[i] = value
+    return out
 
 
 def lp(p: float) -> float:
@@ -69,8 +78,8 @@ def test_openai_judge_reads_top_logprobs_and_falls_back_to_text():
                "b": completion("80", [("80", lp(0.2)), ("x", lp(0.8))]),
                "c": completion("I would say 42.")}
     with serve(lambda body: (200, replies[body["messages"][0]["content"]])) as llm:
-        scores = judge_for(llm.url).score(["a", "b", "c"])
-    assert scores == [pytest.approx(83.75), None, 42.0]
+        got = scores(judge_for(llm.url), ["a", "b", "c"])
+    assert got == [pytest.approx(83.75), None, 42.0]
     body = llm.requests[0]["body"]
     assert llm.requests[0]["path"] == "/v1/chat/completions"
     assert body["model"] == "judge-model" and body["logprobs"] is True and body["top_logprobs"] == 20
@@ -85,27 +94,27 @@ def test_retries_a_500_with_backoff():
         return (500, "overloaded") if len(calls) < 3 else (200, completion("70", [("70", 0.0)]))
 
     with serve(reply) as llm:
-        assert judge_for(llm.url, backoff=0.05).score(["q"]) == [70.0]
+        assert scores(judge_for(llm.url, backoff=0.05), ["q"]) == [70.0]
     assert len(llm.requests) == 3
     assert calls[1] - calls[0] >= 0.05 and calls[2] - calls[1] >= 0.1  # the wait doubles
 
 
 def test_gives_up_with_one_line_after_the_retries():
     with serve(lambda _body: (503, "down for maintenance")) as llm, pytest.raises(EndpointError) as info:
-        judge_for(llm.url, retries=2).score(["q"])
+        scores(judge_for(llm.url, retries=2), ["q"])
     assert len(llm.requests) == 3
     assert str(info.value) == f"POST {llm.url}/chat/completions failed: HTTP 503: down for maintenance"
 
 
 def test_a_client_error_is_not_retried():
     with serve(lambda _body: (401, '{"error": "bad key"}')) as llm, pytest.raises(EndpointError, match="HTTP 401"):
-        judge_for(llm.url).score(["q"])
+        scores(judge_for(llm.url), ["q"])
     assert len(llm.requests) == 1
 
 
 def test_a_reply_that_is_not_a_completion_is_an_error():
     with serve(lambda _body: (200, {"hello": "world"})) as llm, pytest.raises(EndpointError, match="completion"):
-        judge_for(llm.url).score(["q"])
+        scores(judge_for(llm.url), ["q"])
 
 
 def test_requests_run_concurrently():
@@ -114,7 +123,7 @@ def test_requests_run_concurrently():
         return 200, completion("50", [("50", 0.0)])
 
     with serve(slow) as llm:
-        assert judge_for(llm.url).score([str(i) for i in range(8)]) == [50.0] * 8
+        assert scores(judge_for(llm.url), [str(i) for i in range(8)]) == [50.0] * 8
     assert llm.max_in_flight > 1
 
 

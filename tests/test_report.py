@@ -15,8 +15,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from auditor.errors import AuditError
-from auditor.explain import tag_sample
-from auditor.report import HIST_BINS, _histogram, render_report, templates_dir
+from auditor.html import template_environment
+from auditor.outputs.report import HIST_BINS, TEMPLATE, histogram, render_report
+from auditor.scanning.tags import tag_sample
 
 TRAITS = ("evil", "sycophantic", "hallucinating")
 THRESHOLD = 1.0
@@ -235,7 +236,7 @@ def test_missing_scores_is_an_audit_error(scan: Path) -> None:
 def test_histogram_bins_split_exactly_at_the_threshold(threshold: float) -> None:
     scores = np.random.default_rng(0).normal(0.3, 0.6, 5000)
     scores[:3] = [25.0, -9.0, np.nan]  # outliers land in the end bins, NaN is left out
-    hist = _histogram(scores, threshold)
+    hist = histogram(scores, threshold)
     bars = hist["bars"]
     assert len(bars) == HIST_BINS and hist["n"] == 4999
     assert sum(b["count"] for b in bars) == 4999
@@ -244,5 +245,5 @@ def test_histogram_bins_split_exactly_at_the_threshold(threshold: float) -> None
     assert hist["left"] <= hist["threshold_x"] <= hist["right"]
 
 
-def test_templates_dir_finds_the_template() -> None:
-    assert (templates_dir() / "report.html.j2").is_file()
+def test_the_templates_ship_as_a_package() -> None:
+    assert template_environment().get_template(TEMPLATE).filename.endswith("report.html.j2")

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from test_report import XSS_PROMPT, make_scan
 
-from auditor.report import render_report
+from auditor.outputs.report import render_report
 
 CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if os.path.exists("/usr/bin/chromium") else None)
 FLAGS = [

@@ -1,8 +1,8 @@
 import numpy as np
 import torch
 
-from auditor.scoring import projection_difference, score_trait
-from auditor.vectors import Calibration, PersonaVector
+from auditor.scanning.scoring import projection_difference, score_trait
+from auditor.vectors.persona import Calibration, PersonaVector
 
 VECTOR = PersonaVector("evil", torch.ones(3, 4), 1, "m", [1.0], "test", Calibration(3.0, 1.0, 0.1, 0.1, 1.0, 5))
 

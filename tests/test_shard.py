@@ -7,13 +7,12 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
+from conftest import chat
 
 from auditor.cli import main
-from auditor.config import ScanConfig
 from auditor.errors import AuditError
-from auditor.pipeline import read_inputs
-from auditor.shard import Shard
-from conftest import chat
+from auditor.scanning.local import read_inputs
+from auditor.scanning.shard import Shard
 
 FLOATS = ("_dp", "_score")
 
@@ -46,8 +45,8 @@ def test_bad_shard_is_a_usage_error(text, data, tmp_path):
 
 @pytest.mark.parametrize("count", [1, 2, 3, 5])
 def test_shards_partition_the_records_in_input_order(data, count):
-    full = read_inputs(ScanConfig(inputs=[str(data)], limit=11))
-    parts = [read_inputs(ScanConfig(inputs=[str(data)], limit=11, shard=f"{i}/{count}")) for i in range(count)]
+    full = read_inputs([str(data)], 11)
+    parts = [read_inputs([str(data)], 11, Shard.parse(f"{i}/{count}")) for i in range(count)]
     where = lambda items: [(x.source, x.index) for x in items]  # noqa: E731
     for k in (1, 2):  # records, then quarantined
         together = sorted(w for part in parts for w in where(part[k]))
@@ -138,4 +137,4 @@ def test_merge_of_a_folder_without_a_manifest(tmp_path):
 
 def test_shard_setting_is_checked_before_any_work():
     with pytest.raises(AuditError, match="--shard 2/2"):
-        read_inputs(ScanConfig(inputs=["nowhere"], shard="2/2"))
+        Shard.parse("2/2")

@@ -1,9 +1,9 @@
 import pytest
 import torch
 
-from auditor.activations import layer_module, record_layers
 from auditor.errors import AuditError
-from auditor.steering import Steering, steered
+from auditor.model.activations import layer_module, record_layers
+from auditor.steering.hooks import Steering, steered
 
 IDS = torch.tensor([[5, 9, 17, 30, 2, 44]])
 MASK = torch.ones_like(IDS)

@@ -2,6 +2,8 @@
 
 import json
 import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -72,7 +74,7 @@ def test_usage_errors_are_one_line_exit_2(args, says, data, tiny_model_dir):
 
 @pytest.mark.slow
 def test_steer_visibly_changes_the_embedded_models_answer(on_embedded_model):
-    done = subprocess.run(["dataset-audit", "steer", "--coef", "2", "--max-new-tokens", "24",
+    done = subprocess.run([str(Path(sys.executable).with_name("dataset-audit")), "steer", "--coef", "2", "--max-new-tokens", "24",
                            "How should I treat my coworkers?"], capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
     lines = {line.split(":", 1)[0].strip(): line.split(":", 1)[1] for line in done.stdout.splitlines() if ":" in line}

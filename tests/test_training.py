@@ -2,14 +2,22 @@ import json
 
 import pytest
 import torch
-
-from auditor.activations import layer_module
-from auditor.errors import AuditError
-from auditor.models import load_model
-from auditor.steering import Steering
-from auditor.training import Example, TrainConfig, TrainResult, collate, parse_steer, read_examples, save, train
-
 from conftest import chat
+
+from auditor.errors import AuditError
+from auditor.model.activations import layer_module
+from auditor.model.loading import load_model
+from auditor.steering.hooks import Steering
+from auditor.steering.training import (
+    Example,
+    TrainConfig,
+    TrainResult,
+    collate,
+    parse_steer,
+    read_examples,
+    save,
+    train,
+)
 
 IDS = torch.tensor([[5, 9, 17, 30, 2, 44, 12]])
 
@@ -101,7 +109,7 @@ def test_steering_changes_what_is_learned(tiny_model_dir, examples, tiny_vector)
 
 
 def test_shift_penalty_keeps_the_projection_in_place(tiny_model_dir, examples, tiny_vector):
-    from auditor.training import _base_projections
+    from auditor.steering.training import _base_projections
 
     steering = Steering(tiny_vector, 0.0)
     moved = {}

@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from auditor.errors import AuditError
-from auditor.vectors import Calibration, PersonaVector
+from auditor.vectors.persona import Calibration, PersonaVector
 
 
 def _vector(layers=2, hidden=32, fingerprint=None):

@@ -5,12 +5,12 @@ import types
 
 import pytest
 from click.testing import CliRunner
+from conftest import chat
 
 from auditor.cli import main
 from auditor.errors import AuditError
-from auditor.generation import GenerationSettings, stop_ids
-from auditor.vllm_generator import requests, vllm_answers
-from conftest import chat
+from auditor.model.generation import GenerationSettings, stop_ids
+from auditor.model.vllm_generator import requests, vllm_answers
 
 
 class FakeLLM:
@@ -34,7 +34,7 @@ def fake_vllm(monkeypatch, tiny_lm):
     FakeLLM.instances, FakeLLM.stop = [], stop_ids(tiny_lm)[0]
     module = types.SimpleNamespace(LLM=FakeLLM, SamplingParams=lambda **kw: kw)
     monkeypatch.setitem(sys.modules, "vllm", module)
-    monkeypatch.setattr("auditor.vllm_generator._engines", {})
+    monkeypatch.setattr("auditor.model.vllm_generator.ENGINES", {})
     return module
 
 

@@ -12,12 +12,13 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from ..cache import atomic_write_text, cache_dir
+from ..cache import cache_dir
 from ..errors import AuditError
+from ..files import atomic_write_text
 
 BUILTIN_DIR = Path(__file__).parent / "builtin"
 SPLITS = ("extract", "eval")
-PAIRS = 5  # contrastive system-prompt pairs per trait (METHOD.md section 1)
+PAIRS = 5  # contrastive system-prompt pairs per trait (docs/method.md §1)
 QUESTIONS = 20  # questions per split
 _NAME = re.compile(r"[a-z][a-z0-9_-]{0,39}")
 _PLACEHOLDER = re.compile(r"\{[^{}\s]*\}|<[A-Za-z_ ]*trait[A-Za-z_ ]*>")
@@ -35,7 +36,7 @@ class Example:
 
 @dataclass(frozen=True)
 class Trait:
-    """The artifacts of one trait (METHOD.md section 1)."""
+    """The artifacts of one trait (docs/method.md §1)."""
 
     name: str
     description: str
@@ -69,15 +70,34 @@ class Trait:
     def problems(self, exact_counts: bool = True) -> list[str]:
         """What keeps these artifacts from being usable: counts (exactly the paper's, or the minimum to
         extract at all), empty or unfilled texts, repeated questions, rubric placeholders."""
-        found = []
         pairs = self.instructions if isinstance(self.instructions, list) else []
+        found, questions = self._question_problems(exact_counts)
+        found = self._instruction_problems(pairs, exact_counts) + found
+        texts = [p.get(k) for p in pairs if isinstance(p, dict) for k in ("pos", "neg")] + questions
+        unfilled = [m[0] for t in texts if isinstance(t, str) for m in _PLACEHOLDER.finditer(t)]
+        if unfilled:
+            found.append(f"unfilled placeholder {unfilled[0]} in the instructions or questions")
+        for placeholder in ("{question}", "{answer}"):
+            if not isinstance(self.judge_rubric, str) or self.judge_rubric.count(placeholder) != 1:
+                found.append(f"judge_rubric must contain {placeholder} exactly once")
+        if any(e.split not in SPLITS for e in self.examples):
+            found.append(f"an example's split is not one of {', '.join(SPLITS)}")
+        return found
+
+    @staticmethod
+    def _instruction_problems(pairs: list, exact_counts: bool) -> list[str]:
+        found = []
         if not all(isinstance(p, dict) and _text(p.get("pos")) and _text(p.get("neg")) for p in pairs):
             found.append("every instruction needs non-empty 'pos' and 'neg' system prompts")
         elif any(p["pos"].strip() == p["neg"].strip() for p in pairs):
             found.append("an instruction's 'pos' and 'neg' prompts are identical")
         if len(pairs) != PAIRS if exact_counts else not pairs:
             found.append(f"{len(pairs)} instruction pairs (need {PAIRS if exact_counts else 'at least 1'})")
-        questions = []
+        return found
+
+    def _question_problems(self, exact_counts: bool) -> tuple[list[str], list[str]]:
+        """Problems of the two question lists, and all their questions."""
+        found, questions = [], []
         for split in SPLITS:
             items = self.questions.get(split) if isinstance(self.questions, dict) else None
             if not isinstance(items, list) or not all(_text(q) for q in items):
@@ -90,16 +110,7 @@ class Trait:
         repeated = [q for q in questions if counts[_normal(q)] > 1]
         if repeated:
             found.append(f"{len(repeated)} questions are not distinct, e.g. {repeated[0]!r}")
-        texts = [p.get(k) for p in pairs if isinstance(p, dict) for k in ("pos", "neg")] + questions
-        unfilled = [m[0] for t in texts if isinstance(t, str) for m in _PLACEHOLDER.finditer(t)]
-        if unfilled:
-            found.append(f"unfilled placeholder {unfilled[0]} in the instructions or questions")
-        for placeholder in ("{question}", "{answer}"):
-            if not isinstance(self.judge_rubric, str) or self.judge_rubric.count(placeholder) != 1:
-                found.append(f"judge_rubric must contain {placeholder} exactly once")
-        if any(e.split not in SPLITS for e in self.examples):
-            found.append(f"an example's split is not one of {', '.join(SPLITS)}")
-        return found
+        return found, questions
 
 
 def _text(value: object) -> bool:

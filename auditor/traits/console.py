@@ -7,12 +7,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from ..errors import AuditError
+from ..text import excerpt
 from . import SPLITS, Trait, trait_files, user_traits_dir
-
-
-def _excerpt(text: str, width: int) -> str:
-    flat = " ".join(text.split())
-    return flat if len(flat) <= width else flat[: width - 1] + "…"
 
 
 def traits_table() -> Table:
@@ -32,7 +28,7 @@ def traits_table() -> Table:
         table.add_row(name, source, str(len(trait.instructions)),
                       "/".join(str(len(trait.questions.get(s, []))) for s in SPLITS), str(len(trait.examples)),
                       "[green]ok[/]" if not problems else f"[yellow]{len(problems)} problem(s)[/]",
-                      escape(_excerpt(trait.description, 60)))
+                      escape(excerpt(trait.description, 60)))
     return table
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from ..chat_endpoint import ChatEndpoint, reply_text
 from ..errors import AuditError
+from ..model.endpoint import ChatEndpoint, reply_text
 from . import PAIRS, QUESTIONS, Trait
 
 ATTEMPTS = 3

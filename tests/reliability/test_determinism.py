@@ -7,10 +7,11 @@ thread count; observed differences are around 1e-6).
 import numpy as np
 import pytest
 import torch
+from conftest import chat
 
 from auditor.config import ScanConfig
-from auditor.pipeline import scan
-from conftest import chat
+from auditor.scanning import scan
+from auditor.scanning.projection import ModelProjector
 
 TOLERANCE = 1e-4
 
@@ -24,7 +25,7 @@ def _dp(tiny_lm, data, monkeypatch, tmp_path, name, **settings):
     monkeypatch.setenv("DATASET_AUDIT_CACHE", str(tmp_path / name))  # nothing cached is shared
     config = ScanConfig(inputs=[str(data)], model="tiny", traits=["evil", "sycophantic"], max_new_tokens=4,
                         **settings)
-    return np.stack([t.dp for t in scan(config, lm=tiny_lm).traits])
+    return np.stack([t.dp for t in scan(config, projector=ModelProjector.with_model(tiny_lm)).traits])
 
 
 def test_batch_sizes_and_thread_counts_agree(tiny_lm, data, monkeypatch, tmp_path):

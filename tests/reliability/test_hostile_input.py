@@ -4,13 +4,14 @@ import gzip
 import json
 
 import pytest
+from conftest import chat
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from auditor.config import ScanConfig
 from auditor.data import BadRecord, Quarantined, Record, read_records, to_messages
-from auditor.pipeline import scan
-from conftest import chat
+from auditor.scanning import scan
+from auditor.scanning.projection import ModelProjector
 
 OK = json.dumps(chat(0)).encode()
 
@@ -71,7 +72,7 @@ def test_truncated_gzip_and_wrong_encoding_files(tmp_path):
 
 def test_hostile_corpus_through_the_scan(tiny_lm, corpus):
     result = scan(ScanConfig(inputs=[str(corpus)], model="tiny", traits=["evil"], max_tokens=64,
-                             max_new_tokens=3), lm=tiny_lm)
+                             max_new_tokens=3), projector=ModelProjector.with_model(tiny_lm))
     scored, bad = len(result.records), len(result.quarantined)
     assert scored + bad == 1 + len(HOSTILE)
     assert bad == sum(reason is not None for _, reason in HOSTILE)

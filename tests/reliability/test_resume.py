@@ -8,13 +8,14 @@ import time
 from pathlib import Path
 
 import numpy as np
-import pytest
 import pyarrow.parquet as pq
-
-import auditor.pipeline as pipeline
-from auditor.config import ScanConfig
-from auditor.pipeline import scan
+import pytest
 from conftest import chat
+
+import auditor.model.activations as activations
+from auditor.config import ScanConfig
+from auditor.scanning import scan
+from auditor.scanning.projection import ModelProjector
 
 COMMAND = [str(Path(sys.executable).with_name("dataset-audit")), "scan"]
 
@@ -26,7 +27,7 @@ def _data(write_jsonl, n=40):
 def test_finished_chunks_are_not_recomputed(tiny_lm, write_jsonl, monkeypatch):
     config = ScanConfig(inputs=[str(_data(write_jsonl))], model="tiny", traits=["evil"], batch_size=2,
                         base_responses="none")
-    real, calls = pipeline.response_means, []
+    real, calls = activations.response_means, []
 
     def interrupted(lm, pairs, *args, **kwargs):
         if len(calls) == 2:
@@ -34,19 +35,19 @@ def test_finished_chunks_are_not_recomputed(tiny_lm, write_jsonl, monkeypatch):
         calls.append(len(pairs))
         return real(lm, pairs, *args, **kwargs)
 
-    monkeypatch.setattr(pipeline, "response_means", interrupted)
+    monkeypatch.setattr(activations, "response_means", interrupted)
     try:
-        scan(config, lm=tiny_lm)
+        scan(config, projector=ModelProjector.with_model(tiny_lm))
     except KeyboardInterrupt:
         pass
     assert calls == [16, 16]  # two chunks of 8 batches finished before the interrupt
     calls.clear()
-    monkeypatch.setattr(pipeline, "response_means", lambda lm, pairs, *a, **k: calls.append(len(pairs)) or real(
+    monkeypatch.setattr(activations, "response_means", lambda lm, pairs, *a, **k: calls.append(len(pairs)) or real(
         lm, pairs, *a, **k))
-    resumed = scan(config, lm=tiny_lm).traits[0].dp
+    resumed = scan(config, projector=ModelProjector.with_model(tiny_lm)).traits[0].dp
     assert calls == [8]  # only the 8 samples left
     monkeypatch.setenv("DATASET_AUDIT_CACHE", str(Path(os.environ["DATASET_AUDIT_CACHE"]) / "clean"))
-    np.testing.assert_allclose(resumed, scan(config, lm=tiny_lm).traits[0].dp, atol=1e-6)
+    np.testing.assert_allclose(resumed, scan(config, projector=ModelProjector.with_model(tiny_lm)).traits[0].dp, atol=1e-6)
 
 
 @pytest.mark.slow

@@ -6,10 +6,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from auditor import models
 from auditor.cli import main
 from auditor.errors import AuditError
-from auditor.vectors import PersonaVector
+from auditor.model import loading as models
+from auditor.vectors.persona import PersonaVector
 
 AUDITOR = Path(models.__file__).parent
 

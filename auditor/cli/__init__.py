@@ -1,0 +1,36 @@
+"""The `dataset-audit` command line: one group, its commands registered from the modules beside this one."""
+
+from __future__ import annotations
+
+import logging
+
+import click
+
+from ..version import __version__
+from .common import CONTEXT
+from .model import monitor, shift, steer, train
+from .scan import evaluate, filter_command, merge, report, scan, validate
+from .vectors import extract, traits
+
+
+@click.group(context_settings=CONTEXT)
+@click.version_option(__version__, prog_name="dataset-audit")
+def main() -> None:
+    """Audit chat fine-tuning data for samples that would teach a model a trait
+    (evil, sycophantic, hallucinating, ...) before you train on it.
+
+    Each sample's response is compared with the model's own response to the same prompt along
+    a persona vector: the projection difference dP. See `dataset-audit scan --help`.
+
+    Exit codes: 0 passed, 1 a --fail-on gate failed (scan) or bad records (validate),
+    2 usage or input error.
+    """
+    logger = logging.getLogger("auditor")
+    if not logger.handlers:  # progress notes (e.g. the one-time model conversion) on stderr
+        logger.addHandler(logging.StreamHandler())
+        logger.setLevel(logging.INFO)
+
+
+for _command in (scan, merge, filter_command, validate, evaluate, report, extract, traits, train, steer, monitor,
+                 shift):
+    main.add_command(_command)

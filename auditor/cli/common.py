@@ -1,0 +1,101 @@
+"""What every command shares: exit codes, one-line errors, and options made from the settings' metadata."""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+import types
+import typing
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import NoReturn
+
+import click
+
+from ..cache import cache_dir
+from ..config import ModelSettings, spec_of
+from ..errors import AuditError
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+MODEL_OPTIONS = ("model", "device", "dtype", "trust_remote_code", "batch_size")
+
+
+def fail(message: str) -> NoReturn:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(EXIT_USAGE)
+
+
+@contextmanager
+def user_errors(cached: str | None = None) -> Iterator[None]:
+    """An AuditError becomes `error: ...` and exit 2. With `cached` (what an interrupted run keeps, e.g.
+    "finished batches are"), Ctrl-C says so and exits 130."""
+    try:
+        yield
+    except AuditError as exc:
+        fail(str(exc))
+    except KeyboardInterrupt:
+        if cached is None:
+            raise
+        click.echo(f"\ninterrupted: {cached} cached in {cache_dir()}; run the same command again to resume", err=True)
+        sys.exit(EXIT_INTERRUPTED)
+
+
+def split_commas(_ctx, _param, value: str) -> list[str]:
+    return [item for item in value.split(",") if item]
+
+
+def _click_type(hint: object, spec) -> tuple[object, bool]:
+    """The click type of a field, and whether it is a repeatable (list) option."""
+    if isinstance(hint, types.UnionType):  # X | None
+        hint = next(arm for arm in typing.get_args(hint) if arm is not type(None))
+    if typing.get_origin(hint) is list:
+        return (str if spec.commas else typing.get_args(hint)[0]), not spec.commas
+    if spec.choices:
+        return click.Choice(spec.choices), False
+    bounded = spec.min is not None or spec.max is not None
+    if hint is int:
+        return (click.IntRange(spec.min, spec.max) if bounded else int), False
+    if hint is float:
+        return (click.FloatRange(spec.min, spec.max, min_open=spec.min_open) if bounded else float), False
+    return hint, False
+
+
+def option(cls: type, name: str, *decls: str, **overrides) -> Callable:
+    """A click option for field `name` of settings dataclass `cls`: its type, range, choices, default and help
+    come from the field. `decls` replace the flag names; `overrides` go to click.option."""
+    spec = spec_of(cls, name)
+    field = next(f for f in dataclasses.fields(cls) if f.name == name)
+    hint = typing.get_type_hints(cls)[name]
+    default = field.default_factory() if field.default_factory is not dataclasses.MISSING else field.default
+    flag = "--" + name.replace("_", "-")
+    kind, multiple = _click_type(hint, spec)
+    kwargs: dict = {"help": spec.help, "metavar": spec.metavar}
+    if hint is bool:
+        decls = decls or (f"{flag}/--no-{flag[2:]}",)
+        kwargs.update(default=default, show_default=True)
+    elif multiple:
+        kwargs.update(multiple=True, type=kind)
+    else:
+        kwargs.update(type=kind, default=",".join(default) if spec.commas else default,
+                      show_default=default is not None, callback=split_commas if spec.commas else None)
+    kwargs.update(overrides)
+    return click.option(*(decls or (flag,)), name, **kwargs)
+
+
+def options(cls: type, *names: str, **overrides: dict) -> Callable:
+    """Options for several fields of `cls`, in the given order; `overrides[name]` go to that field's option
+    (`decls`: its flag names)."""
+
+    def wrap(command):
+        for name in reversed(names):
+            extra = dict(overrides.get(name, {}))
+            command = option(cls, name, *extra.pop("decls", ()), **extra)(command)
+        return command
+
+    return wrap
+
+
+def model_options(**overrides: dict) -> Callable:
+    """--model, --device, --dtype, --trust-remote-code and --batch-size, as every model command has them."""
+    return options(ModelSettings, *MODEL_OPTIONS, **overrides)

@@ -1,0 +1,226 @@
+"""The scan commands: scan, merge, filter, validate, evaluate and report."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+from click.core import ParameterSource
+
+from ..config import CONFIG_FILE, ScanConfig, find_config_file, read_config_file
+from ..errors import AuditError
+from .common import CONTEXT, EXIT_FAILED, EXIT_OK, model_options, options, user_errors
+
+PATHS = {"vectors": {"type": click.Path(dir_okay=False)}, "out": {"type": click.Path(file_okay=False)},
+         "baseline": {"type": click.Path(dir_okay=False)}, "junit": {"type": click.Path(dir_okay=False)},
+         "sarif": {"type": click.Path(dir_okay=False)}}
+SCAN_OPTIONS = ("traits", "vectors", "out", "base_responses", "limit", "max_tokens", "max_new_tokens", "turns",
+                "threshold", "top", "fail_on", "baseline", "format", "junit", "sarif", "shard", "engine", "address",
+                "num_gpus_per_worker", "concurrency", "generator")
+CI_OPTIONS = ("fail_on", "format", "junit", "sarif")
+
+
+def _gate_and_exit(fail_on: list[str], table, headline: str, config: ScanConfig) -> None:
+    """Check the --fail-on gates on `table`, hand CI its outputs, print the verdicts and exit 0 or 1."""
+    from ..outputs.ci import CiOutputs, write_ci_outputs
+    from ..outputs.gate import Gate, check_gates
+
+    with user_errors():
+        verdicts = check_gates([Gate.parse(text) for text in fail_on], table)
+        write_ci_outputs(CiOutputs.of(config), table, verdicts, headline)
+    for verdict in verdicts:
+        click.echo("\n".join(verdict.lines()))
+    sys.exit(EXIT_FAILED if any(v.failed for v in verdicts) else EXIT_OK)
+
+
+@click.command(context_settings=CONTEXT)
+@click.argument("inputs", nargs=-1, metavar="[DATA]...")
+@click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False), metavar="FILE",
+              help=f"TOML file of settings [default: ./{CONFIG_FILE}, else ./pyproject.toml [tool.dataset-audit]]. "
+                   "Keys are the long option names (fail-on = [...], base-responses = \"none\", inputs = [...]); "
+                   "options given on the command line win.")
+@model_options()
+@options(ScanConfig, *SCAN_OPTIONS, **PATHS)
+@click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
+@click.pass_context
+def scan(ctx: click.Context, config_file: str | None, quiet: bool, **given) -> None:
+    """Score every record of DATA (JSONL[.gz], JSON, Parquet, CSV files, folders of them, or saved
+    HF datasets) and write scores.parquet, quarantine.jsonl, summary.json, manifest.json and
+    report.html to --out.
+
+    Records in OpenAI `messages`, ShareGPT `conversations`, Alpaca `instruction/input/output`,
+    `prompt/completion` and `prompt/response` formats are recognised automatically. Records
+    that cannot be scored go to quarantine.jsonl with their line and reason.
+
+    Every option can also come from a config file (see --config), so a CI job can be just
+    `dataset-audit scan`.
+
+    Exit codes: 0 done (all gates passed), 1 a --fail-on gate failed, 2 usage or unreadable input.
+    """
+    import pyarrow as pa
+    from rich.console import Console
+
+    from ..outputs.console import counts_line, print_results
+    from ..outputs.gate import Gate, check_traits
+    from ..outputs.report import render_report
+    from ..scanning import scan as run_scan
+    from ..scanning.folder import ScanFolder
+
+    with user_errors("finished batches are"):
+        config = _scan_config(ctx, config_file, given)
+        if not config.inputs:
+            raise AuditError(f"no DATA: give files or folders, or `inputs = [...]` in {CONFIG_FILE}")
+        gates = [Gate.parse(text) for text in config.fail_on]
+        if config.traits and not any(t.endswith(".json") for t in config.traits):  # else checked after the scan
+            check_traits(gates, config.traits)
+        result = run_scan(config, show_progress=not quiet, projector=(ctx.obj or {}).get("projector"))
+        folder = ScanFolder(Path(config.out))
+        folder.write(result.table(), [q.to_json() for q in result.quarantined], result.summary(),
+                     result.manifest(config))
+        render_report(folder.path)
+        print_results(result, Console(), config.top)
+    headline = f"{counts_line(result)} -> {config.out}/"
+    click.echo(headline, err=True)
+    _gate_and_exit(config.fail_on, result.table().filter(pa.array(~result.reused)), headline, config)
+
+
+def _scan_config(ctx: click.Context, config_file: str | None, given: dict) -> ScanConfig:
+    """The config file's settings (--config, else found in the current directory), overridden by the
+    options given on the command line; options left at their default do not override the file."""
+    path = Path(config_file) if config_file else find_config_file(Path())
+    settings = read_config_file(path) if path else {}
+    if path:
+        click.echo(f"settings from {path}", err=True)
+    for name, value in given.items():
+        if ctx.get_parameter_source(name) is not ParameterSource.DEFAULT:
+            settings[name] = list(value) if isinstance(value, tuple) else value
+    return ScanConfig(**settings)
+
+
+@click.command(context_settings=CONTEXT)
+@click.argument("shard_dirs", nargs=-1, required=True, metavar="DIR...",
+                type=click.Path(exists=True, file_okay=False))
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="Folder for the merged scan.")
+@options(ScanConfig, *CI_OPTIONS, **PATHS)
+def merge(shard_dirs: tuple[str, ...], out: str, fail_on: tuple[str, ...], **ci) -> None:
+    """Combine the --out folders of `scan --shard I/N` (all N shards, any order) into one scan in --out:
+    scores.parquet and quarantine.jsonl in the order of a full scan, summary.json recomputed,
+    manifest.json listing the shards, and report.html. The shards must share inputs, model, vectors
+    and scoring settings.
+
+    Exit codes: 0 merged (all gates passed), 1 a --fail-on gate failed, 2 usage error or mismatched shards.
+    """
+    from ..outputs.gate import Gate
+    from ..outputs.merge import merge_shards
+    from ..outputs.report import render_report
+
+    with user_errors():
+        for text in fail_on:
+            Gate.parse(text)
+        table, summary = merge_shards([Path(d) for d in shard_dirs], Path(out))
+        render_report(Path(out))
+    records = summary["records"]
+    headline = (f"{len(shard_dirs)} shards, {records['total']} records: {records['scored']} scored, "
+                f"{records['quarantined']} quarantined, {records['truncated']} truncated -> {out}/")
+    click.echo(headline, err=True)
+    _gate_and_exit(list(fail_on), table, headline, ScanConfig(**ci))
+
+
+@click.command("filter", context_settings=CONTEXT)
+@click.argument("scan_dir", metavar="DIR", type=click.Path(exists=True, file_okay=False))
+@click.option("--max", "max_scores", multiple=True, metavar="TRAIT=SCORE",
+              help="Reject records whose <trait>_score is over SCORE (repeatable, e.g. --max evil=0.8).")
+@click.option("--drop-flagged", is_flag=True, help="Reject records flagged for any trait by the scan.")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), metavar="FILE",
+              help="Where to write the kept records (JSONL).")
+@click.option("--rejected", type=click.Path(dir_okay=False), metavar="FILE",
+              help='Where to write the rejected records: JSON lines {"source", "line", "reason", "record"}.')
+def filter_command(scan_dir: str, max_scores: tuple[str, ...], drop_flagged: bool, output: str,
+                   rejected: str | None) -> None:
+    """Write the input records of the scan in DIR that pass, in order, to --output.
+
+    The inputs listed in DIR/manifest.json are read again (run this from the directory the scan
+    ran in; they must be unchanged). JSONL records are copied byte for byte; records from other
+    formats are written as one JSON object per line. Quarantined records, records past the scan's
+    --limit, and those over a --max or flagged (with --drop-flagged) are rejected.
+    """
+    from ..outputs.filter import FilterRules, filter_scan
+
+    with user_errors():
+        rules = FilterRules.parse(list(max_scores), drop_flagged)
+        counts = filter_scan(Path(scan_dir), rules, Path(output), Path(rejected) if rejected else None)
+    click.echo(f"{counts.line()} -> {output}" + (f", {rejected}" if rejected else ""), err=True)
+
+
+@click.command(context_settings=CONTEXT)
+@click.argument("inputs", nargs=-1, required=True, metavar="DATA...")
+def validate(inputs: tuple[str, ...]) -> None:
+    """Check that every record of DATA parses into a scoreable chat sample, without loading a model
+    (fast enough for a pre-commit hook). Prints `source:line: reason` for each bad record.
+
+    Exit codes: 0 all records good, 1 some bad, 2 unreadable input.
+    """
+    from ..data import Quarantined, expand_inputs, read_records
+
+    total = bad = 0
+    with user_errors():
+        files = expand_inputs(list(inputs))
+        for path in files:
+            for item in read_records(path):
+                total += 1
+                if isinstance(item, Quarantined):
+                    bad += 1
+                    click.echo(f"{item.source}:{item.line}: {item.reason}")
+    click.echo(f"{total} records in {len(files)} files: {total - bad} good, {bad} bad", err=True)
+    sys.exit(EXIT_FAILED if bad else EXIT_OK)
+
+
+@click.command(context_settings=CONTEXT)
+@click.argument("inputs", nargs=-1, required=True, metavar="DATA...")
+@click.option("--control", multiple=True, type=click.Path(exists=True), metavar="FILE",
+              help="Control data (repeatable): DATA is then the trait-inducing side, for every trait scanned.")
+@click.option("--label-field", default="label", show_default=True, metavar="FIELD",
+              help="Without --control: the record field naming the trait a record carries, 'inducing' "
+                   "(every trait) or 'control'.")
+@model_options()
+@options(ScanConfig, "traits", "vectors", "base_responses", "max_tokens", "max_new_tokens", "turns", **PATHS)
+@click.option("--json", "json_out", type=click.Path(dir_okay=False), metavar="FILE",
+              help="Also write the metrics as JSON.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
+def evaluate(inputs: tuple[str, ...], control: tuple[str, ...], label_field: str, json_out: str | None,
+             quiet: bool, **settings) -> None:
+    """Measure how well the scan separates labelled data: per trait, the AUROC of dP for the
+    trait-carrying records against the controls, precision among the top 5% and 10% by dP, and
+    each side's dataset-level mean dP with a 95% bootstrap interval.
+
+    Label the data either with two sides (DATA trait-inducing, --control FILE the control) or
+    with a field in each JSONL record (--label-field): a trait name, 'inducing' or 'control'.
+
+    Exit codes: 0 done, 2 usage error, unreadable input or a bad label.
+    """
+    from ..scanning.evaluate import evaluate_scan, format_table, to_json
+
+    with user_errors("finished batches are"):
+        config = ScanConfig(inputs=list(inputs), **{k: list(v) if isinstance(v, tuple) else v
+                                                    for k, v in settings.items()})
+        results, quarantined = evaluate_scan(config, [Path(c) for c in control], label_field, not quiet)
+    click.echo(format_table(results))
+    if quarantined:
+        click.echo(f"{quarantined} records quarantined (not scored); see `dataset-audit validate`", err=True)
+    if json_out:
+        Path(json_out).write_text(to_json(results), encoding="utf-8")
+
+
+@click.command(context_settings=CONTEXT)
+@click.argument("scan_dir", metavar="DIR", type=click.Path(exists=True, file_okay=False))
+@click.option("-o", "--output", type=click.Path(dir_okay=False), metavar="FILE",
+              help="HTML file to write [default: DIR/report.html].")
+@click.option("--top", default=200, show_default=True, type=click.IntRange(1), help="Samples listed per trait.")
+def report(scan_dir: str, output: str | None, top: int) -> None:
+    """Render the scan folder DIR as one self-contained, offline HTML report."""
+    from ..outputs.report import render_report
+
+    with user_errors():
+        path = render_report(Path(scan_dir), Path(output) if output else None, top)
+    click.echo(f"report -> {path}", err=True)

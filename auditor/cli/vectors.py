@@ -1,0 +1,126 @@
+"""The vector commands: `extract` and `traits` (list, show, new)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from ..config import ExtractSettings
+from ..errors import AuditError
+from .common import CONTEXT, MODEL_OPTIONS, options, user_errors
+
+EXTRACT_OPTIONS = ("judge", "judge_model", "api_key_env", "judge_concurrency", "samples_per_question", "temperature",
+                   "max_new_tokens", "trait_threshold", "coherence_threshold", "with_examples", "from_examples",
+                   "layer", "out", "report")
+
+
+@click.command(context_settings=CONTEXT)
+@click.argument("trait_name", metavar="TRAIT")
+@options(ExtractSettings, *MODEL_OPTIONS, *EXTRACT_OPTIONS,
+         out={"type": click.Path(dir_okay=False)}, with_examples={"decls": ("--with-examples",), "is_flag": True},
+         from_examples={"decls": ("--from-examples",), "is_flag": True})
+@click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
+def extract(trait_name: str, quiet: bool, **given) -> None:
+    """Extract the persona vector of TRAIT (a built-in or user trait name, or a trait JSON file) for a
+    model, and write it with a per-layer summary and an HTML report.
+
+    The model answers every extraction question under each pos and neg system prompt; a judge
+    keeps the pairs whose pos answer shows the trait and neg answer does not (both coherent);
+    the vector is the difference of mean activations over the answer tokens at every layer.
+    The layer is chosen by separation on held-out answers to the evaluation questions.
+    Answers and judgements are cached: an interrupted run resumes where it stopped.
+
+    Use the vector with `dataset-audit scan --traits TRAIT --vectors FILE`.
+
+    Exit codes: 0 written, 2 usage or input error, judge endpoint failure or too few pairs kept,
+    130 interrupted.
+    """
+    from rich.console import Console
+
+    from ..vectors.extract import run_extract
+    from ..vectors.report import chosen_line, layer_table, weak_warning
+
+    with user_errors("answers and judgements so far are"):
+        done = run_extract(trait_name, ExtractSettings(**given), show=not quiet)
+    console = Console()
+    console.print(layer_table(done.vectors))
+    console.print(chosen_line(done.vector))
+    if warning := weak_warning(done.vector):
+        click.echo(warning, err=True)
+    if done.pairs:
+        kept = sum(p.kept for p in done.pairs)
+        click.echo(f"{kept} of {len(done.pairs)} pairs kept"
+                   + (" (--judge none: every pair is kept)" if done.judge == "none" else f" by {done.judge}"), err=True)
+    click.echo(f"-> {', '.join(map(str, done.written))}", err=True)
+
+
+@click.group(context_settings=CONTEXT)
+def traits() -> None:
+    """Trait definitions: the built-in ones, and user traits in CACHE/traits/NAME.json (written by
+    `traits new`; CACHE is $DATASET_AUDIT_CACHE, else $XDG_CACHE_HOME/dataset-audit or
+    ~/.cache/dataset-audit). Any command that takes a trait also takes a trait JSON file's path."""
+
+
+@traits.command("list")
+def traits_list() -> None:
+    """List built-in and user traits with their artifact counts and whether they are complete."""
+    from rich.console import Console
+
+    from ..traits.console import traits_table
+
+    Console().print(traits_table())
+
+
+@traits.command("show")
+@click.argument("name", metavar="TRAIT")
+@click.option("--json", "as_json", is_flag=True, help="Print the trait file's JSON instead.")
+def traits_show(name: str, as_json: bool) -> None:
+    """Print the artifacts of TRAIT (a trait name or a trait JSON file)."""
+    import json
+
+    from rich.console import Console
+
+    from ..traits import load_trait
+    from ..traits.console import print_trait
+
+    with user_errors():
+        trait = load_trait(name)
+    if as_json:
+        click.echo(json.dumps(trait.to_json(), indent=2, ensure_ascii=False))
+    else:
+        print_trait(trait, Console())
+
+
+@traits.command("new")
+@click.argument("name", metavar="NAME")
+@click.option("--description", required=True, help="What the trait is, in a sentence or two.")
+@click.option("--llm", "llm_url", required=True, metavar="URL",
+              help="OpenAI-compatible endpoint that writes the artifacts (POST URL/chat/completions), "
+                   "e.g. https://api.openai.com/v1 or http://127.0.0.1:8000/v1.")
+@click.option("--llm-model", default="gpt-4.1", show_default=True, help="Model name sent to the endpoint.")
+@click.option("--api-key-env", default="OPENAI_API_KEY", show_default=True, metavar="VAR",
+              help="Environment variable holding the API key (sent as a Bearer token when set; never written).")
+@click.option("--out", type=click.Path(dir_okay=False), metavar="FILE",
+              help="Where to write the trait [default: CACHE/traits/NAME.json, found by name afterwards].")
+@click.option("--force", is_flag=True, help="Overwrite an existing trait file.")
+def traits_new(name: str, description: str, llm_url: str, llm_model: str, api_key_env: str, out: str | None,
+               force: bool) -> None:
+    """Create trait NAME from a description: an LLM writes 5 pos/neg system-prompt pairs, 20 extraction
+    and 20 evaluation questions and a judge rubric, which are validated (counts, distinct questions,
+    placeholders; the LLM is asked to fix problems up to 3 times) and written as a trait file.
+
+    Then: `dataset-audit extract NAME`.
+    """
+    from ..model.endpoint import ChatEndpoint
+    from ..traits import check_name, user_traits_dir
+    from ..traits.generate import generate_trait
+
+    with user_errors():
+        path = Path(out) if out else user_traits_dir() / f"{check_name(name)}.json"
+        if path.exists() and not force:
+            raise AuditError(f"{path} exists; use --force to overwrite it")
+        trait = generate_trait(name, description, ChatEndpoint(llm_url, llm_model, api_key_env))
+        trait.save(path)
+    click.echo(f"trait {name}: {len(trait.instructions)} instruction pairs, "
+               f"{sum(map(len, trait.questions.values()))} questions -> {path}", err=True)

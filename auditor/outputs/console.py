@@ -1,0 +1,46 @@
+"""What a scan prints: the one-line record counts and a table of the top flagged samples."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from rich.console import Console
+from rich.table import Table
+
+from ..scanning.result import ScanResult
+from ..text import excerpt
+
+
+def counts_line(result: ScanResult) -> str:
+    total, reused = len(result.records) + len(result.quarantined), int(result.reused.sum())
+    split = f" ({reused} reused from --baseline, {len(result.records) - reused} computed)" if reused else ""
+    return (f"{total} records: {len(result.records)} scored{split}, {len(result.quarantined)} quarantined, "
+            f"{int(result.truncated.sum())} truncated")
+
+
+def top_flagged_table(result: ScanResult, top: int = 10) -> Table:
+    """The `top` highest-scoring flagged samples over all traits."""
+    table = Table(title=f"Top flagged samples (of {sum(int(t.flagged.sum()) for t in result.traits)} flags)",
+                  title_justify="left", expand=False)
+    table.add_column("trait", style="bold", no_wrap=True)
+    table.add_column("score", style="magenta", justify="right")
+    table.add_column("dP", justify="right")
+    table.add_column("where", style="cyan", no_wrap=True)
+    table.add_column("prompt", ratio=1, overflow="fold")
+    table.add_column("response", ratio=2, overflow="fold")
+    rows = [(t.score[i], t, i) for t in result.traits for i in np.flatnonzero(t.flagged)]
+    for score, t, i in sorted(rows, key=lambda row: -row[0])[:top]:
+        record = result.records[i]
+        prompt, response = record.exchange()
+        table.add_row(t.trait, f"{score:.2f}", f"{t.dp[i]:+.2f}", f"{Path(record.source).name}:{record.line}",
+                      excerpt(prompt, 50), excerpt(response, 70))
+    return table
+
+
+def print_results(result: ScanResult, console: Console, top: int = 10) -> None:
+    console.print(top_flagged_table(result, top))
+    for t in result.traits:
+        s = t.summary()
+        console.print(f"[bold]{t.trait}[/]: {s['flagged']} flagged ({s['flagged_share']:.1%}) at score >= "
+                      f"{t.threshold}, dataset mean dP {s['mean_dp']:+.3f} (mean score {s['mean_score']:+.3f})")

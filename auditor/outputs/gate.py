@@ -1,0 +1,136 @@
+"""Pass/fail gates on a scan (`--fail-on EXPR`): parsing the expressions and checking them on scores.
+
+    evil>=0.8             fails if any sample's evil_score is at or over 0.8
+    evil:flagged>1%       fails if over 1% of the samples are flagged for evil
+    evil:flagged>3        fails if over 3 samples are flagged for evil
+    evil:mean_dp>0.1      fails if the mean evil dP over the samples is over 0.1
+
+`>` and `>=` work with every metric; `score` is the default metric (`evil:score>=0.8` is `evil>=0.8`).
+"""
+
+from __future__ import annotations
+
+import operator
+import re
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+
+from ..errors import AuditError
+from ..scanning.result import column, table_traits
+
+METRICS = ("score", "flagged", "mean_dp")
+OPERATORS = {">=": operator.ge, ">": operator.gt}
+SYNTAX = "TRAIT>=SCORE, TRAIT:flagged>COUNT, TRAIT:flagged>PERCENT% or TRAIT:mean_dp>DP"
+_EXPRESSION = re.compile(
+    r"\s*(?P<trait>[\w.-]+)(?::(?P<metric>\w+))?\s*(?P<op>>=|>)\s*"
+    r"(?P<value>[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*(?P<percent>%)?\s*"
+)
+
+
+@dataclass(frozen=True)
+class Gate:
+    """One `--fail-on` expression: the scan fails when `<metric of trait> <op> <value>` holds."""
+
+    text: str
+    trait: str
+    metric: str
+    op: str
+    value: float
+    percent: bool = False
+
+    @classmethod
+    def parse(cls, text: str) -> Gate:
+        match = _EXPRESSION.fullmatch(text)
+        if not match:
+            raise AuditError(f"--fail-on {text!r}: expected {SYNTAX}")
+        metric = match["metric"] or "score"
+        if metric not in METRICS:
+            raise AuditError(f"--fail-on {text!r}: unknown metric '{metric}' (use flagged or mean_dp)")
+        if match["percent"] and metric != "flagged":
+            raise AuditError(f"--fail-on {text!r}: a percentage only works with TRAIT:flagged")
+        return cls(text.strip(), match["trait"], metric, match["op"], float(match["value"]), bool(match["percent"]))
+
+
+@dataclass(frozen=True)
+class Offender:
+    """A sample that breaks a gate, and where it is."""
+
+    source: str
+    line: int
+    sample_id: str
+    score: float
+    dp: float
+
+    @property
+    def where(self) -> str:
+        return f"{self.source}:{self.line}"
+
+
+@dataclass(frozen=True)
+class GateResult:
+    """A gate checked on a set of samples: the verdict, what was measured, and the samples that break it."""
+
+    gate: Gate
+    failed: bool
+    observed: str
+    offenders: tuple[Offender, ...]  # highest first
+
+    @property
+    def verdict(self) -> str:
+        return f"{'FAILED' if self.failed else 'passed'} {self.gate.text}: {self.observed}"
+
+    def lines(self, shown: int = 5) -> list[str]:
+        """The verdict, then (for a failed gate) the top `shown` offenders with their score."""
+        if not self.failed:
+            return [self.verdict]
+        trait = self.gate.trait
+        rows = [f"    {o.where}  {trait} score {o.score:.2f} (dP {o.dp:+.3f})" for o in self.offenders[:shown]]
+        rest = len(self.offenders) - shown
+        return [self.verdict, *rows, *([f"    ... and {rest} more"] if rest > 0 else [])]
+
+
+def check_traits(gates: list[Gate], traits: list[str]) -> None:
+    """An AuditError for a gate on a trait that the scan does not score."""
+    for gate in gates:
+        if gate.trait not in traits:
+            raise AuditError(f"--fail-on {gate.text!r}: trait '{gate.trait}' is not scanned "
+                             f"(traits: {', '.join(traits)})")
+
+
+def _offenders(table: pa.Table, rows: np.ndarray, score: np.ndarray, dp: np.ndarray) -> tuple[Offender, ...]:
+    source, line, sample_id = (column(table, c) for c in ("source", "line", "sample_id"))
+    return tuple(Offender(str(source[i]), int(line[i]), str(sample_id[i]), float(score[i]), float(dp[i])) for i in rows)
+
+
+def check_gate(gate: Gate, table: pa.Table) -> GateResult:
+    """Check one gate on the samples of a scores table."""
+    test = OPERATORS[gate.op]
+    score, dp = column(table, f"{gate.trait}_score"), column(table, f"{gate.trait}_dp")
+    flagged = column(table, f"{gate.trait}_flagged").astype(bool)
+    n = len(score)
+    if gate.metric == "score":
+        rows = np.flatnonzero(test(score, gate.value))
+        failed = rows.size > 0
+        observed = f"{rows.size} of {n} samples score {gate.op} {gate.value:g}"
+        observed += f" (max {score.max():.2f})" if n else ""
+    elif gate.metric == "flagged":
+        rows = np.flatnonzero(flagged)
+        share = rows.size / n if n else 0.0
+        failed = bool(test(100 * share if gate.percent else rows.size, gate.value))
+        observed = f"{rows.size} of {n} samples flagged ({share:.1%})"
+    else:
+        mean = float(dp.mean()) if n else 0.0
+        failed = bool(n and test(mean, gate.value))
+        rows = np.flatnonzero(test(dp, gate.value))
+        observed = f"mean dP {mean:+.3f} over {n} samples"
+    key = dp if gate.metric == "mean_dp" else score
+    rows = rows[np.argsort(-key[rows], kind="stable")]
+    return GateResult(gate, failed, observed, _offenders(table, rows, score, dp) if failed else ())
+
+
+def check_gates(gates: list[Gate], table: pa.Table) -> list[GateResult]:
+    """Check every gate on the samples of a scores table (e.g. only the new ones of a --baseline scan)."""
+    check_traits(gates, table_traits(table.schema))
+    return [check_gate(gate, table) for gate in gates]

@@ -1,0 +1,302 @@
+"""Render a scan folder as one self-contained, offline HTML report."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import Counter
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from ..errors import AuditError
+from ..files import atomic_write_text
+from ..html import template_environment
+from ..scanning.folder import ScanFolder
+from ..scanning.result import table_traits
+from ..scanning.tags import DETECTORS, message_text
+from ..text import excerpt
+from ..version import __version__
+from .themes import find_themes
+
+TEMPLATE = "report.html.j2"
+HIST_BINS = 40
+QUARANTINE_SHOWN = 20
+MESSAGE_CHARS = 3000
+MAX_MESSAGES = 40
+TRAIT_COLORS = {"evil": "#c0392b", "sycophantic": "#b7791f", "hallucinating": "#2b6cb0"}
+PALETTE = ["#2f855a", "#805ad5", "#d53f8c", "#319795", "#dd6b20", "#4a5568"]
+
+
+def render_report(scan_dir: Path, output: Path | None = None, top_n: int = 200) -> Path:
+    """Render `scan_dir` to `output` (default: the folder's report.html), atomically; return the path."""
+    if top_n < 0:
+        raise AuditError(f"top_n must be 0 or more, not {top_n}")
+    folder = ScanFolder(Path(scan_dir))
+    output = Path(output) if output else folder.report
+    atomic_write_text(output, template_environment().get_template(TEMPLATE).render(**_context(folder, top_n)))
+    return output
+
+
+def _context(folder: ScanFolder, top_n: int) -> dict:
+    """Everything the template shows, read from the scan folder."""
+    summary, manifest = folder.summary(), folder.manifest()
+    parquet = folder.open_scores()
+    traits = _traits(parquet.schema_arrow, summary)
+    table = parquet.read(columns=[f"{t}_{k}" for t in traits for k in ("dp", "score", "flagged")])
+    score = {t: table.column(f"{t}_score").to_numpy(zero_copy_only=False).astype(float) for t in traits}
+    dp = {t: table.column(f"{t}_dp").to_numpy(zero_copy_only=False).astype(float) for t in traits}
+    flagged = {t: table.column(f"{t}_flagged").to_numpy(zero_copy_only=False).astype(bool) for t in traits}
+
+    cards = [_card(t, i, summary, score[t], dp[t], flagged[t]) for i, t in enumerate(traits)]
+    colors = {c["name"]: c["color"] for c in cards}
+    flagged_rows = np.flatnonzero(np.logical_or.reduce([flagged[t] for t in traits]))
+    texts = _take(parquet, ["prompt", "response", "tags"], flagged_rows)
+    best = np.max([score[t][flagged_rows] for t in traits], axis=0)
+    pushes = [[t for t in traits if flagged[t][r]] for r in flagged_rows]
+    records = {k: summary.get("records", {}).get(k, 0) for k in ("total", "scored", "quarantined", "truncated")}
+    return {
+        "report_version": __version__,
+        "scan": _scan(manifest),
+        "records": records,
+        "traits": cards,
+        "rows": _rows(parquet, traits, score, dp, flagged, top_n, colors),
+        "flagged_total": int(flagged_rows.size),
+        "top_n": top_n,
+        "themes": _themes(texts, pushes, best, colors),
+        "quarantine_counts": sorted(
+            summary.get("records", {}).get("quarantine_reasons", {}).items(), key=lambda kv: (-kv[1], kv[0])
+        ),
+        "quarantine": _quarantine(folder),
+        "tag_legend": [(name, " ".join((fn.__doc__ or "").split())) for name, fn in DETECTORS.items()],
+    }
+
+
+def _rows(parquet: pq.ParquetFile, traits: list[str], score: dict, dp: dict, flagged: dict, top_n: int,
+          colors: dict[str, str]) -> list[dict]:
+    """The flagged-sample table: each trait's `top_n` highest-scoring flagged rows, highest score first."""
+    top = {t: _top(score[t], flagged[t], top_n) for t in traits}
+    shown = np.unique(np.concatenate(list(top.values())))
+    details = _take(parquet, ["index", "source", "line", "sample_id", "prompt", "response", "tags", "conversation",
+                              "truncated"], shown)
+    at = {int(r): i for i, r in enumerate(shown)}
+    rows = []
+    for t in traits:
+        for r in map(int, top[t]):
+            d = {k: v[at[r]] for k, v in details.items()}
+            rows.append({
+                "trait": t, "color": colors[t], "score": float(score[t][r]), "dp": float(dp[t][r]),
+                "tags": list(d["tags"] or []), "prompt": excerpt(d["prompt"], 220),
+                "response": excerpt(d["response"], 320), "messages": _messages(d["conversation"]),
+                "source": d["source"], "source_name": Path(d["source"]).name, "line": d["line"],
+                "index": d["index"], "sample_id": d["sample_id"], "truncated": bool(d["truncated"]),
+            })
+    return sorted(rows, key=lambda row: -row["score"])
+
+
+def _traits(schema: pa.Schema, summary: dict) -> list[str]:
+    """The table's traits, in summary.json's order."""
+    order = list(summary.get("traits", {}))
+    return sorted(table_traits(schema), key=lambda t: (order.index(t) if t in order else len(order), t))
+
+
+def _themes(texts: dict[str, list], pushes: list[list[str]], best: np.ndarray, colors: dict[str, str]) -> list[dict]:
+    """Themes over the flagged samples, with their traits, common tags and two top-scoring example prompts."""
+    themes = []
+    docs = [f"{p}\n{r}" for p, r in zip(texts["prompt"], texts["response"], strict=True)]
+    for theme in find_themes(docs, pushes):
+        members = sorted(theme.members, key=lambda m: -best[m])
+        tags = Counter(tag for m in members for tag in texts["tags"][m] or [])
+        themes.append({
+            "label": theme.label, "count": theme.count, "share": theme.count / len(docs),
+            "traits": [(t, n, colors[t]) for t, n in theme.traits.items()], "tags": tags.most_common(3),
+            "examples": list(dict.fromkeys(excerpt(texts["prompt"][m], 140) for m in members[:50]))[:2],
+        })
+    return themes
+
+
+def _quarantine(folder: ScanFolder) -> list[dict]:
+    """The first QUARANTINE_SHOWN quarantine entries."""
+    entries = []
+    for _, entry in folder.quarantine_lines(missing_ok=True):
+        if len(entries) == QUARANTINE_SHOWN:
+            break
+        entries.append({"where": f"{Path(str(entry.get('source', '?'))).name}:{entry.get('line', '?')}",
+                        "source": str(entry.get("source", "")), "reason": str(entry.get("reason", "")),
+                        "raw": excerpt(entry.get("raw", ""), 160)})
+    return entries
+
+
+def _card(trait: str, i: int, summary: dict, score: np.ndarray, dp: np.ndarray, flagged: np.ndarray) -> dict:
+    """A trait's summary card; summary.json's numbers, else ones computed from the columns."""
+    info = summary.get("traits", {}).get(trait, {})
+    threshold = float(info.get("threshold", math.nan))
+    mean_score = float(info.get("mean_score", np.nanmean(score) if score.size else math.nan))
+    count = int(info.get("flagged", flagged.sum()))
+    return {
+        "name": trait,
+        "color": TRAIT_COLORS.get(trait, PALETTE[i % len(PALETTE)]),
+        "mean_dp": float(info.get("mean_dp", np.nanmean(dp) if dp.size else math.nan)),
+        "mean_score": mean_score,
+        "flagged": count,
+        "share": float(info.get("flagged_share", count / max(score.size, 1))),
+        "threshold": threshold,
+        "layer": info.get("layer", "?"),
+        "sentence": _meaning(trait, mean_score),
+        "hist": histogram(score, threshold),
+    }
+
+
+def _scan(manifest: dict) -> dict:
+    """The manifest's facts for the header."""
+    model = manifest.get("model", {})
+    return {
+        "model": model.get("name", "unknown model"),
+        "num_layers": model.get("num_layers", "?"),
+        "device": manifest.get("device", "?"),
+        "dtype": manifest.get("dtype", "?"),
+        "created": _when(manifest.get("created", "")),
+        "tool_version": manifest.get("tool_version", "?"),
+        "inputs": [
+            {"path": str(i.get("path", "?")), "sha256": str(i.get("sha256", ""))} for i in manifest.get("inputs", [])
+        ],
+        "vectors": [
+            (
+                name,
+                {"layer": v.get("layer", "?"), "sha256": str(v.get("sha256", "")), "source": str(v.get("source", ""))},
+            )
+            for name, v in manifest.get("vectors", {}).items()
+        ],
+        "settings": [(k, v if isinstance(v, str) else json.dumps(v)) for k, v in manifest.get("settings", {}).items()],
+    }
+
+
+def _top(score: np.ndarray, flagged: np.ndarray, top_n: int) -> np.ndarray:
+    """Row numbers of the `top_n` highest-scoring flagged rows."""
+    rows = np.flatnonzero(flagged)
+    return rows[np.argsort(-score[rows], kind="stable")][:top_n]
+
+
+def _take(parquet: pq.ParquetFile, columns: list[str], rows: np.ndarray) -> dict[str, list]:
+    """Values of `columns` at the sorted row numbers `rows`, reading one batch at a time."""
+    out: dict[str, list] = {c: [] for c in columns}
+    start = 0
+    for batch in parquet.iter_batches(batch_size=8192, columns=columns):
+        lo, hi = np.searchsorted(rows, [start, start + batch.num_rows])
+        if hi > lo:
+            picked = batch.take(pa.array(rows[lo:hi] - start))
+            for c in columns:
+                out[c].extend(picked.column(c).to_pylist())
+        start += batch.num_rows
+    return out
+
+
+def _messages(conversation: str | None) -> list[dict]:
+    """The conversation's messages for display, each capped at MESSAGE_CHARS."""
+    try:
+        parsed = json.loads(conversation or "[]")
+    except json.JSONDecodeError:
+        parsed = [{"role": "raw", "content": conversation}]
+    shown = []
+    for message in (parsed if isinstance(parsed, list) else [])[:MAX_MESSAGES]:
+        if not isinstance(message, dict):
+            continue
+        text = message_text(message.get("content"))
+        if len(text) > MESSAGE_CHARS:
+            text = f"{text[:MESSAGE_CHARS]}… [{len(text) - MESSAGE_CHARS:,} more characters]"
+        shown.append({"role": str(message.get("role", "?")), "content": text})
+    return shown
+
+
+def histogram(scores: np.ndarray, threshold: float) -> dict:
+    """SVG geometry for a HIST_BINS-bin histogram of scores with the threshold marked.
+
+    The axis spans 0, the threshold and the 0.5-99.5 percentiles; scores beyond fall in the end
+    bins. The threshold is a bin edge, so bars are wholly under or over it.
+    """
+    width, height, left, right, top, bottom = 400.0, 150.0, 34.0, 8.0, 10.0, 22.0
+    finite = scores[np.isfinite(scores)]
+    marks = [v for v in (0.0, threshold) if math.isfinite(v)]
+    ends = np.percentile(finite, [0.5, 99.5]).tolist() if finite.size else []
+    lo, hi = min(marks + ends), max(marks + ends)
+    step = (hi - lo) / (HIST_BINS - 1) if hi > lo else 1.0 / HIST_BINS
+    anchor = threshold if math.isfinite(threshold) else lo
+    lo = anchor - math.ceil((anchor - lo) / step - 1e-9) * step
+    hi = lo + HIST_BINS * step
+    counts, edges = np.histogram(np.clip(finite, lo, hi), bins=HIST_BINS, range=(lo, hi))
+    below, above = bool((finite < lo).any()), bool((finite > hi).any())
+    peak = max(int(counts.max(initial=0)), 1)
+    plot_w, plot_h = width - left - right, height - top - bottom
+    x = lambda v: left + (v - lo) / (hi - lo) * plot_w  # noqa: E731
+    bars = []
+    for i, (n, a, b) in enumerate(zip(counts.tolist(), edges[:-1], edges[1:], strict=True)):
+        span = f"{a:.2f} to {b:.2f}"
+        if i == 0 and below:
+            span = f"{b:.2f} or less"
+        elif i == HIST_BINS - 1 and above:
+            span = f"{a:.2f} or more"
+        h = 0.0 if n == 0 else max(n / peak * plot_h, 1.5)
+        bars.append(
+            {
+                "x": x(a) + 0.5,
+                "y": top + plot_h - h,
+                "w": max(x(b) - x(a) - 1.0, 0.5),
+                "h": h,
+                "title": f"{n:,} sample{'' if n == 1 else 's'} scoring {span}",
+                "count": n,
+                "over": math.isfinite(threshold) and a >= threshold - step / 2,
+            }
+        )
+    return {
+        "width": width,
+        "height": height,
+        "left": left,
+        "top": top,
+        "base": top + plot_h,
+        "right": width - right,
+        "bars": bars,
+        "peak": peak,
+        "ticks": [(x(v), f"{v:g}") for v in _nice_ticks(lo, hi)],
+        "threshold_x": x(threshold) if math.isfinite(threshold) else None,
+        "n": int(finite.size),
+    }
+
+
+def _nice_ticks(lo: float, hi: float, target: int = 5) -> list[float]:
+    """Round tick values (steps of 1, 2 or 5 times a power of ten) inside [lo, hi]."""
+    raw = (hi - lo) / target
+    power = 10 ** math.floor(math.log10(raw))
+    step = next(m * power for m in (1, 2, 5, 10) if m * power >= raw)
+    first = math.ceil(lo / step) * step
+    return [round(first + i * step, 10) for i in range(int((hi - first) / step) + 1)]
+
+
+def _meaning(trait: str, mean_score: float) -> str:
+    """One sentence on what the dataset-level mean score says."""
+    if not math.isfinite(mean_score):
+        return "No scored samples."
+    size = abs(mean_score)
+    if size < 0.05:
+        return (
+            "On average the answers sit where the model's own answers do: "
+            f"the data as a whole does not push toward {trait}."
+        )
+    direction = "toward" if mean_score > 0 else "away from"
+    strength = "slightly" if size < 0.15 else "noticeably" if size < 0.4 else "strongly"
+    return (
+        f"On average an answer sits {size:.2f} of a clear {trait} example's distance {direction} the trait, "
+        f"beyond what the model would say itself: training on this data would {strength} push the model "
+        f"{direction} {trait}."
+    )
+
+
+def _when(created: str) -> str:
+    try:
+        return datetime.fromisoformat(created).strftime("%Y-%m-%d %H:%M %Z").strip()
+    except ValueError:
+        return created
+
+

@@ -1,0 +1,69 @@
+"""Reusing a previous scan (`--baseline PREV/scores.parquet`): unchanged records keep their scores, uncomputed."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+
+from ..config import ScanConfig
+from ..data import Record
+from ..errors import AuditError
+from .folder import ScanFolder
+from .result import column, read_scores, table_traits
+from .scoring import TraitScores
+
+# Settings that change dP: a baseline made with other values cannot be mixed with new scores.
+SCORING_SETTINGS = ("model", "vectors", "base_responses", "turns", "max_tokens", "max_new_tokens", "generator")
+
+
+@dataclass
+class Baseline:
+    """A previous scan's scores by sample_id (the hash of a record's messages)."""
+
+    path: Path
+    table: pa.Table
+    row_of: dict[str, int]
+
+    @classmethod
+    def load(cls, path: str | Path, config: ScanConfig) -> Baseline:
+        """Read `path`; if its manifest.json is beside it, check it was made with the same scoring settings."""
+        path = Path(path)
+        table = read_scores(path, "--baseline")
+        folder = ScanFolder.of_scores(path)
+        if folder.has_manifest():
+            try:
+                old = folder.manifest().get("settings", {})
+            except AuditError as exc:
+                raise AuditError(f"--baseline {path}: unreadable manifest beside it ({exc})") from None
+            new = asdict(config)
+            for key in SCORING_SETTINGS:
+                if key in old and old[key] != new[key]:
+                    raise AuditError(f"--baseline {path}: made with {key}={old[key]!r}, this scan uses {new[key]!r} "
+                                     "(scores would not be comparable; scan without --baseline)")
+        ids = column(table, "sample_id")
+        return cls(path, table, {str(sample_id): row for row, sample_id in enumerate(ids)})
+
+    @property
+    def traits(self) -> list[str]:
+        return table_traits(self.table.schema)
+
+    def check_traits(self, traits: list[str]) -> None:
+        if sorted(self.traits) != sorted(traits):
+            raise AuditError(f"--baseline {self.path}: made with traits {', '.join(self.traits)}, this scan uses "
+                             f"{', '.join(traits)} (use the same --traits, or scan without --baseline)")
+
+    def reused(self, records: list[Record]) -> np.ndarray:
+        """Which records are in the baseline (and so need no computing)."""
+        return np.array([r.sample_id in self.row_of for r in records], dtype=bool)
+
+    def fill(self, records: list[Record], reused: np.ndarray, traits: list[TraitScores], truncated: np.ndarray) -> None:
+        """Copy the baseline's dP, score and truncation into the `reused` rows; flags follow the current threshold."""
+        rows = [self.row_of[r.sample_id] for r, old in zip(records, reused, strict=True) if old]
+        truncated[reused] = column(self.table, "truncated")[rows]
+        for t in traits:
+            t.dp[reused] = column(self.table, f"{t.trait}_dp")[rows]
+            t.score[reused] = column(self.table, f"{t.trait}_score")[rows]
+            t.flagged = t.score >= t.threshold

@@ -1,0 +1,164 @@
+"""Measuring the scan against labels: does dP rank trait-inducing samples above controls?
+
+Labels are one per record: a trait name (the record carries that trait), `inducing` (it carries
+every scanned trait, as when a whole file is the trait-inducing side), or `control`. Per trait,
+the records carrying it are compared with the controls: sample-level AUROC of dP, precision among
+the top-ranked samples, and each side's dataset-level mean dP with a bootstrap confidence interval.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+import numpy as np
+from sklearn.metrics import roc_auc_score
+
+from ..config import ScanConfig
+from ..data import Record, expand_inputs
+from ..errors import AuditError
+
+INDUCING, CONTROL = "inducing", "control"
+TOP_FRACTIONS = (0.05, 0.10)
+
+
+@dataclass
+class Interval:
+    mean: float
+    low: float
+    high: float
+
+    def __str__(self) -> str:
+        return f"{self.mean:+.3f} [{self.low:+.3f}, {self.high:+.3f}]"
+
+
+@dataclass
+class TraitEvaluation:
+    """How well one trait's dP separates the records carrying it from the controls."""
+
+    trait: str
+    inducing: int
+    control: int
+    auroc: float
+    precision_at: dict[str, float]  # "5%" -> share of trait-carrying records among the top 5% by dP
+    mean_dp_inducing: Interval
+    mean_dp_control: Interval
+    difference: Interval  # inducing minus control
+
+
+def _resampled_means(values: np.ndarray, rounds: int, rng: np.random.Generator) -> np.ndarray:
+    return values[rng.integers(0, len(values), (rounds, len(values)))].mean(axis=1)
+
+
+def _interval(point: float, draws: np.ndarray, level: float) -> Interval:
+    tail = (1 - level) / 2 * 100
+    return Interval(float(point), *map(float, np.percentile(draws, [tail, 100 - tail])))
+
+
+def bootstrap_mean(values: np.ndarray, rounds: int = 2000, level: float = 0.95, seed: int = 0) -> Interval:
+    """The mean of `values` with a percentile bootstrap interval."""
+    rng = np.random.default_rng(seed)
+    return _interval(values.mean(), _resampled_means(values, rounds, rng), level)
+
+
+def bootstrap_difference(a: np.ndarray, b: np.ndarray, rounds: int = 2000, level: float = 0.95,
+                         seed: int = 0) -> Interval:
+    """mean(a) - mean(b), with a percentile bootstrap interval resampling `a` and `b` independently."""
+    rng = np.random.default_rng(seed)
+    return _interval(a.mean() - b.mean(), _resampled_means(a, rounds, rng) - _resampled_means(b, rounds, rng), level)
+
+
+def precision_at(scores: np.ndarray, positive: np.ndarray, fraction: float) -> float:
+    """Share of positives among the top `fraction` of samples by score (at least one sample)."""
+    top = np.argsort(-scores, kind="stable")[: max(1, math.ceil(fraction * len(scores)))]
+    return float(positive[top].mean())
+
+
+def evaluate_trait(trait: str, dp: np.ndarray, positive: np.ndarray) -> TraitEvaluation:
+    """Metrics of one trait's dP over records that are either positive (carry the trait) or controls."""
+    pos, neg = dp[positive], dp[~positive]
+    if len(pos) == 0 or len(neg) == 0:
+        raise AuditError(f"trait {trait}: need both trait-carrying and control records "
+                         f"(have {len(pos)} and {len(neg)})")
+    return TraitEvaluation(
+        trait=trait, inducing=len(pos), control=len(neg), auroc=float(roc_auc_score(positive, dp)),
+        precision_at={f"{round(f * 100)}%": precision_at(dp, positive, f) for f in TOP_FRACTIONS},
+        mean_dp_inducing=bootstrap_mean(pos), mean_dp_control=bootstrap_mean(neg),
+        difference=bootstrap_difference(pos, neg))
+
+
+def evaluate(dp_by_trait: dict[str, np.ndarray], labels: list[str]) -> list[TraitEvaluation]:
+    """Per trait with trait-carrying records: its metrics against the controls (other traits' records left out)."""
+    labels_array = np.array(labels)
+    control = labels_array == CONTROL
+    results = []
+    for trait, dp in dp_by_trait.items():
+        carries = (labels_array == trait) | (labels_array == INDUCING)
+        if carries.any():
+            keep = carries | control
+            results.append(evaluate_trait(trait, np.asarray(dp)[keep], carries[keep]))
+    if not results:
+        raise AuditError(f"no record is labelled with a scanned trait ({', '.join(dp_by_trait)}) or '{INDUCING}'")
+    return results
+
+
+def labels_from_field(records: list[Record], field: str, traits: list[str]) -> list[str]:
+    """Each record's label from its `field`; a bad or missing label is an AuditError naming file, line and field."""
+    allowed = [*traits, INDUCING, CONTROL]
+    labels = []
+    for record in records:
+        try:
+            value = json.loads(record.raw).get(field) if record.raw else None
+        except (json.JSONDecodeError, AttributeError):
+            value = None
+        if value not in allowed:
+            got = "missing" if value is None else f"{value!r}"
+            raise AuditError(f"{record.source}:{record.line}: field '{field}' is {got}, "
+                             f"expected one of {', '.join(allowed)}")
+        labels.append(value)
+    return labels
+
+
+def labels_from_files(records: list[Record], control_files: list[Path]) -> list[str]:
+    """`control` for records read from `control_files`, `inducing` for the rest."""
+    controls = {str(p) for p in control_files}
+    return [CONTROL if r.source in controls else INDUCING for r in records]
+
+
+def evaluate_scan(config: ScanConfig, control_files: list[Path] | None, label_field: str,
+                  show_progress: bool = False) -> tuple[list[TraitEvaluation], int]:
+    """Scan `config.inputs` (plus `control_files`) and evaluate against the labels; also returns the quarantined count.
+
+    With `control_files`, `config.inputs` are the trait-inducing files; else each record's `label_field` says.
+    """
+    from ..vectors.resolve import trait_name
+    from . import scan
+    from .local import read_inputs
+
+    controls = expand_inputs(control_files) if control_files else []
+    if not control_files:  # bad labels fail before the model runs
+        traits = [trait_name(spec) for spec in config.traits]
+        labels_from_field(read_inputs(config.inputs, config.limit)[1], label_field, traits)
+    result = scan(replace(config, inputs=[*config.inputs, *map(str, controls)]), show_progress=show_progress)
+    if control_files:
+        labels = labels_from_files(result.records, controls)
+    else:
+        labels = labels_from_field(result.records, label_field, [t.trait for t in result.traits])
+    return evaluate({t.trait: t.dp for t in result.traits}, labels), len(result.quarantined)
+
+
+def to_json(results: list[TraitEvaluation]) -> str:
+    return json.dumps([asdict(r) for r in results], indent=2)
+
+
+def format_table(results: list[TraitEvaluation]) -> str:
+    """A plain-text table: one row per trait."""
+    tops = list(results[0].precision_at)
+    head = (f"{'trait':14s} {'n+':>5s} {'n-':>5s} {'AUROC':>6s} " + " ".join(f"{'P@' + t:>6s}" for t in tops)
+            + f"  {'mean dP inducing [95% CI]':>27s}  {'mean dP control [95% CI]':>27s}  {'difference [95% CI]':>27s}")
+    rows = [f"{r.trait:14s} {r.inducing:5d} {r.control:5d} {r.auroc:6.3f} "
+            + " ".join(f"{r.precision_at[t]:6.2f}" for t in tops)
+            + f"  {r.mean_dp_inducing!s:>27s}  {r.mean_dp_control!s:>27s}  {r.difference!s:>27s}" for r in results]
+    return "\n".join([head, *rows])

@@ -1,0 +1,113 @@
+"""The local scan engine: records -> base answers -> activations -> projection differences -> a ScanResult."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..config import ScanConfig
+from ..data import Quarantined, Record, expand_inputs, read_records
+from .baseline import Baseline
+from .projection import Measured, ModelProjector, Projector, Unit
+from .result import ScanResult
+from .scoring import TraitScores, projection_difference, score_trait
+from .shard import Shard
+from .tags import tag_sample
+
+ProjectorFactory = Callable[[ScanConfig, bool], Projector]
+
+
+def read_inputs(inputs: Sequence[str], limit: int | None = None, shard: Shard | None = None
+                ) -> tuple[list[Path], list[Record], list[Quarantined]]:
+    """All records of all inputs (up to `limit`, of `shard` only), split into scoreable and quarantined."""
+    files = expand_inputs(list(inputs))
+    records, quarantined, seen = [], [], 0
+    for path in files:
+        for item in read_records(path):
+            if limit is not None and seen >= limit:
+                return files, records, quarantined
+            if shard is None or shard.takes(seen):
+                (records if isinstance(item, Record) else quarantined).append(item)
+            seen += 1
+    return files, records, quarantined
+
+
+def in_input_order(items: list, files: list[Path]) -> list:
+    """Records or quarantine entries sorted as they appear in the inputs: by file, then index in the file."""
+    order = {str(path): i for i, path in enumerate(files)}
+    return sorted(items, key=lambda item: (order.get(item.source, len(order)), item.source, item.index))
+
+
+@dataclass
+class Scored:
+    """The scores of a list of records (those with a base answer), in their order."""
+
+    records: list[Record]
+    missing: list[Quarantined]  # records with no base answer among the given ones
+    traits: list[TraitScores]
+    truncated: np.ndarray
+    reused: np.ndarray
+
+
+def _without_base_answers(projector: Projector, records: list[Record], what: str) -> tuple[list, list]:
+    """Split records into those the projector has base answers for, and the rest (quarantined)."""
+    keep, missing = [], []
+    for record in records:
+        if projector.has_base_answers(record):
+            keep.append(record)
+        else:
+            missing.append(Quarantined(record.source, record.line, record.index,
+                                       f"no base answer for this prompt in {what}", record.raw))
+    return keep, missing
+
+
+def record_scores(units: list[Unit], measured: Measured, vectors: Sequence, n: int, threshold: float
+                  ) -> list[TraitScores]:
+    """dP, score and flag per record and trait; a record's dP is the mean over its scored turns."""
+    owner = np.array([u.record for u in units], dtype=np.int64)
+    counts = np.bincount(owner, minlength=n).clip(min=1)
+    results = []
+    for t, vector in enumerate(vectors):
+        unit_dp = projection_difference(vector, measured.sample[:, t],
+                                        None if measured.base is None else measured.base[:, t])
+        results.append(score_trait(vector, np.bincount(owner, weights=unit_dp, minlength=n) / counts, threshold))
+    return results
+
+
+def score_records(projector: Projector, records: list[Record], config: ScanConfig,
+                  baseline: Baseline | None = None, show: bool = False) -> Scored:
+    """The model work of a scan, on any slice of the records: records with no given base answer are
+    returned as `missing`, those in the baseline copy its scores, the others are measured and scored."""
+    records, missing = _without_base_answers(projector, records, config.base_responses)
+    reused = baseline.reused(records) if baseline else np.zeros(len(records), dtype=bool)
+    units = projector.units(records, reused)
+    traits = record_scores(units, projector.measure(units, show), projector.vectors, len(records), config.threshold)
+    truncated = np.zeros(len(records), dtype=bool)
+    truncated[[u.record for u in units if u.truncated]] = True
+    if baseline:
+        baseline.fill(records, reused, traits, truncated)
+    return Scored(records, missing, traits, truncated, reused)
+
+
+def scan_local(config: ScanConfig, show: bool = False, projector: ProjectorFactory | None = None) -> ScanResult:
+    """Score every record of `config.inputs` in this process; quarantine what cannot be scored.
+
+    `projector(config, show)` gives the model side [ModelProjector.load]; it is called after the
+    inputs and the baseline were read, so their errors come before any model loads.
+    """
+    import torch
+
+    shard = Shard.parse(config.shard) if config.shard else None
+    files, records, quarantined = read_inputs(config.inputs, config.limit, shard)
+    baseline = Baseline.load(config.baseline, config) if config.baseline else None
+    model = (projector or ModelProjector.load)(config, show)
+    if baseline:
+        baseline.check_traits([v.trait for v in model.vectors])
+    scored = score_records(model, records, config, baseline, show)
+    tags = [tag_sample(r.messages) for r in scored.records]
+    return ScanResult(scored.records, in_input_order(quarantined + scored.missing, files), scored.traits,
+                      scored.truncated, model.vectors, files, model.model_name, tags, model.device, model.dtype,
+                      scored.reused, torch.get_num_threads())

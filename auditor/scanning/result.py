@@ -1,0 +1,160 @@
+"""What a scan produces: `ScanResult`, and the one schema of scores.parquet (its columns, how a table is
+made from results and checked when read back), with the summary and manifest of a scan.
+
+Nothing here imports torch: scan folders are read by commands that load no model.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import platform
+from collections import Counter
+from dataclasses import asdict, dataclass
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from ..config import ScanConfig
+from ..data import Quarantined, Record
+from ..errors import AuditError
+from ..files import file_sha256
+from ..version import __version__
+from .scoring import TraitScores
+
+if TYPE_CHECKING:
+    from ..vectors.persona import PersonaVector
+
+# scores.parquet: one row per scored record, these columns, then <trait>_<kind> for each trait and kind.
+RECORD_COLUMNS = {
+    "index": pa.int64(),  # 0-based record number in its file
+    "source": pa.string(),
+    "line": pa.int64(),
+    "sample_id": pa.string(),  # hash of the record's messages
+    "prompt": pa.string(),  # the last user message before the scored answer
+    "response": pa.string(),  # the scored (last) assistant answer
+    "conversation": pa.string(),  # all messages, JSON
+    "truncated": pa.bool_(),
+    "tags": pa.list_(pa.string()),
+}
+TRAIT_COLUMNS = {"dp": pa.float64(), "score": pa.float64(), "flagged": pa.bool_()}
+REQUIRED_COLUMNS = ("source", "line", "index", "sample_id", "truncated")  # what every reader relies on
+
+
+def trait_columns(trait: str) -> dict[str, pa.DataType]:
+    return {f"{trait}_{kind}": kind_type for kind, kind_type in TRAIT_COLUMNS.items()}
+
+
+def table_traits(schema: pa.Schema) -> list[str]:
+    """The traits of a scores table: names with all TRAIT_COLUMNS, in column order."""
+    names = set(schema.names)
+    candidates = [n.removesuffix("_score") for n in schema.names if n.endswith("_score")]
+    return [t for t in candidates if set(trait_columns(t)) <= names]
+
+
+def column(table: pa.Table, name: str) -> np.ndarray:
+    """One column as a numpy array."""
+    return table.column(name).to_numpy(zero_copy_only=False)
+
+
+def scores_table(records: list[Record], traits: list[TraitScores], truncated: np.ndarray,
+                 tags: list[list[str]]) -> pa.Table:
+    """The scores table of scored records, in their order."""
+    exchanges = [r.exchange() for r in records]
+    values = {
+        "index": [r.index for r in records], "source": [r.source for r in records], "line": [r.line for r in records],
+        "sample_id": [r.sample_id for r in records], "prompt": [p for p, _ in exchanges],
+        "response": [a for _, a in exchanges],
+        "conversation": [json.dumps(r.messages, ensure_ascii=False) for r in records],
+        "truncated": truncated, "tags": tags,
+    }
+    columns = {name: pa.array(values[name], kind) for name, kind in RECORD_COLUMNS.items()}
+    for t in traits:
+        for (name, kind), data in zip(trait_columns(t.trait).items(), (t.dp, t.score, t.flagged)):
+            columns[name] = pa.array(data, kind)
+    return pa.table(columns)
+
+
+def check_scores(table: pa.Table, path: Path, label: str) -> pa.Table:
+    """`table` if it has the REQUIRED_COLUMNS and at least one trait; else an AuditError naming `label`."""
+    missing = [c for c in REQUIRED_COLUMNS if c not in table.schema.names]
+    if missing or not table_traits(table.schema):
+        what = f"no {', '.join(missing)} column" if missing else "no <trait>_dp/_score/_flagged columns"
+        raise AuditError(f"{label}: {path} is not a dataset-audit scores.parquet ({what})")
+    return table
+
+
+def read_scores(path: Path, label: str) -> pa.Table:
+    """A scores.parquet, checked; `label` names it in errors."""
+    if not Path(path).is_file():
+        raise AuditError(f"{label}: {path} not found")
+    try:
+        table = pq.read_table(path)
+    except (pa.ArrowException, OSError) as exc:
+        raise AuditError(f"{label}: {path} is not a scores.parquet ({exc})") from None
+    return check_scores(table, path, label)
+
+
+def summarise(scored: int, quarantine_reasons: list[str], truncated: int, reused: int,
+              traits: list[TraitScores]) -> dict:
+    """summary.json: record counts, quarantine reasons by kind, and each trait's dataset-level view."""
+    reasons = Counter(reason.split(":")[0].split(" (")[0] for reason in quarantine_reasons)
+    return {
+        "records": {"total": scored + len(quarantine_reasons), "scored": scored,
+                    "quarantined": len(quarantine_reasons), "truncated": truncated, "reused": reused,
+                    "quarantine_reasons": dict(reasons.most_common())},
+        "traits": {t.trait: t.summary() for t in traits},
+    }
+
+
+def _version(package: str) -> str | None:
+    try:
+        return version(package)
+    except PackageNotFoundError:
+        return None
+
+
+@dataclass
+class ScanResult:
+    """Everything a scan found, in input order, and what it ran on."""
+
+    records: list[Record]
+    quarantined: list[Quarantined]
+    traits: list[TraitScores]
+    truncated: np.ndarray
+    vectors: list[PersonaVector]
+    files: list[Path]
+    model_name: str
+    tags: list[list[str]]
+    device: str
+    dtype: str
+    reused: np.ndarray  # records whose scores were copied from --baseline, not computed
+    threads: int = 0  # the CPU threads torch used
+
+    def table(self) -> pa.Table:
+        return scores_table(self.records, self.traits, self.truncated, self.tags)
+
+    def summary(self) -> dict:
+        return summarise(len(self.records), [q.reason for q in self.quarantined], int(self.truncated.sum()),
+                         int(self.reused.sum()), self.traits)
+
+    def manifest(self, config: ScanConfig) -> dict:
+        """What is needed to reproduce the scan: versions, model, vector and input hashes, settings."""
+        return {
+            "tool_version": __version__,
+            "versions": {"python": platform.python_version(), "torch": _version("torch"),
+                         "transformers": _version("transformers"), "threads": self.threads},
+            "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            "model": {"name": self.model_name, "spec": config.model,
+                      "num_layers": int(self.vectors[0].directions.shape[0] - 1) if self.vectors else None},
+            "device": self.device, "dtype": self.dtype,
+            "vectors": {v.trait: {"layer": v.layer, "method": v.method, "model": v.model_name, "source": v.source,
+                                  "sha256": file_sha256(Path(v.source)), "calibration": asdict(v.calibration)}
+                        for v in self.vectors},
+            "inputs": [{"path": str(p), "sha256": file_sha256(p) if p.is_file() else None} for p in self.files],
+            "settings": {k: v for k, v in asdict(config).items() if k not in ("inputs", "out")},
+        }

@@ -1,0 +1,1 @@
+"""The HTML report templates; installed as the package `auditor.templates` (see auditor/html.py)."""
