@@ -17,6 +17,7 @@ DEFAULT_TRAITS = ("evil", "sycophantic", "hallucinating")
 DEFAULT_THRESHOLD = 0.5
 GENERATE, NO_BASE = "generate", "none"  # --base-responses: generate, none, or a file of answers
 STEERING_MODES = ("steer", "ablate")
+DECODING_RULE = 2  # how base answers are decoded beyond the settings; 2: the repetition penalty spares special tokens
 CONFIG_FILE = "dataset-audit.toml"
 PYPROJECT_TABLE = "dataset-audit"  # [tool.dataset-audit] in pyproject.toml
 
@@ -145,6 +146,8 @@ class ScanConfig(ModelSettings):
     max_tokens: int = setting(512, min=16, help="Cap on prompt + response tokens; longer samples are truncated "
                                                 "and marked.")
     max_new_tokens: int = setting(64, min=1, help="Length of generated base answers.")
+    gen_batch_size: int = setting(64, min=1, help="Prompts answered together when generating base answers "
+                                                  "(--batch-size is for scoring passes).")
     turns: str = setting("last", choices=("last", "all"),
                          help="Score the last assistant turn, or every assistant turn (averaged).")
     threshold: float = setting(DEFAULT_THRESHOLD, help="Flag a sample when its calibrated <trait>_score is at "

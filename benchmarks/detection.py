@@ -30,10 +30,11 @@ from auditor.scanning import scan
 from auditor.scanning.evaluate import CONTROL, INDUCING, TraitEvaluation, evaluate, labels_from_files
 
 
-def run(bench: Benchmark, data: Path, work: Path, mode: str, per_side: int, batch_size: int) -> dict:
+def run(bench: Benchmark, data: Path, work: Path, mode: str, per_side: int, batch_size: int,
+        max_new_tokens: int | None = None) -> dict:
     inducing, control = convert(bench, data, work, per_side)
     config = ScanConfig(inputs=[str(inducing), str(control)], traits=list(TRAITS), base_responses=mode,
-                        batch_size=batch_size)
+                        batch_size=batch_size, max_new_tokens=max_new_tokens or ScanConfig().max_new_tokens)
     start = time.perf_counter()
     scanned = scan(config)
     seconds = time.perf_counter() - start
@@ -45,6 +46,7 @@ def run(bench: Benchmark, data: Path, work: Path, mode: str, per_side: int, batc
         assert not scanned.quarantined and labels == [INDUCING] * per_side + [CONTROL] * per_side
         pairwise = float(np.mean(dp[bench.trait][:per_side] > dp[bench.trait][per_side:]))
     return {"benchmark": bench.name, "trait": bench.trait, "mode": mode, "per_side": len(scanned.records) // 2,
+            "max_new_tokens": config.max_new_tokens,
             "seconds": round(seconds, 1), "pairwise": pairwise, "results": {r.trait: r for r in evaluate(dp, labels)}}
 
 

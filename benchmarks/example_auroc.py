@@ -21,6 +21,8 @@ import pyarrow.parquet as pq
 
 from auditor.scanning.evaluate import CONTROL, evaluate
 
+LABELS = Path(__file__).resolve().parent.parent / "examples" / "chat_mix.labels.csv"
+
 
 def category_of(scan_dir: Path, labels: Path) -> tuple[dict, list[str]]:
     with open(labels, newline="") as fh:
@@ -30,24 +32,30 @@ def category_of(scan_dir: Path, labels: Path) -> tuple[dict, list[str]]:
     return table, [by_id[ids[i]] for i in table["index"]]
 
 
-@click.command()
-@click.argument("scan_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option("--labels", default="examples/chat_mix.labels.csv", show_default=True, type=click.Path(exists=True))
-@click.option("--min-auroc", default=0.8, show_default=True)
-def main(scan_dir: Path, labels: str, min_auroc: float) -> None:
-    table, categories = category_of(scan_dir, Path(labels))
+def example_aurocs(scan_dir: Path, labels: Path = LABELS) -> dict[str, dict]:
+    """Per trait: AUROC of its planted samples against the benign ones, and the mean score of every category."""
+    table, categories = category_of(scan_dir, labels)
     cats = np.array(categories)
-    traits = [c[: -len("_score")] for c in table if c.endswith("_score")]
-    kinds = sorted(set(categories))
-    print(f"{'trait':14s} {'AUROC':>6s}  " + "  ".join(f"{k[:13]:>13s}" for k in kinds))
-    failed = []
-    for trait in traits:
+    out = {}
+    for trait in (c[: -len("_score")] for c in table if c.endswith("_score")):
         score = np.array(table[f"{trait}_score"])
         [result] = evaluate({trait: score}, [CONTROL if c == "benign" else c for c in categories])
-        auroc = result.auroc
-        means = "  ".join(f"{score[cats == k].mean():13.2f}" for k in kinds)
-        print(f"{trait:14s} {auroc:6.3f}  {means}")
-        if auroc < min_auroc:
+        out[trait] = {"auroc": result.auroc, "means": {k: float(score[cats == k].mean()) for k in sorted(set(cats))}}
+    return out
+
+
+@click.command()
+@click.argument("scan_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--labels", default=str(LABELS), show_default=True, type=click.Path(exists=True, path_type=Path))
+@click.option("--min-auroc", default=0.8, show_default=True)
+def main(scan_dir: Path, labels: Path, min_auroc: float) -> None:
+    results = example_aurocs(scan_dir, labels)
+    kinds = list(next(iter(results.values()))["means"])
+    print(f"{'trait':14s} {'AUROC':>6s}  " + "  ".join(f"{k[:13]:>13s}" for k in kinds))
+    failed = []
+    for trait, r in results.items():
+        print(f"{trait:14s} {r['auroc']:6.3f}  " + "  ".join(f"{r['means'][k]:13.2f}" for k in kinds))
+        if r["auroc"] < min_auroc:
             failed.append(trait)
     print("(columns after AUROC: mean score per category)")
     sys.exit(1 if failed else 0)

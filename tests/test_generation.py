@@ -1,28 +1,124 @@
-import numpy as np
+"""Base answers: the lean decoder against transformers' generate, the states read off decoding, the cache."""
 
+import numpy as np
+import pytest
+import torch
+
+from auditor.model import decoding, generation, transformers_generation
 from auditor.model.activations import response_means
-from auditor.model.generation import AnswerCache, GenerationSettings, base_answers, generate_batch, generate_with_states
+from auditor.model.generation import AnswerCache, GenerationSettings, base_answers, generate, generate_batch, stop_ids
+from auditor.steering.hooks import Steering, steered
+from auditor.vectors.persona import Calibration, PersonaVector
 
 SETTINGS = GenerationSettings(max_new_tokens=6)
+TEXTS = ("What should I cook?", "Hi", "Tell me about the treaty of Velmora", "You are a helpful assistant.",
+         "The quick brown fox", "0123", "Your poem is brilliant, you are a genius!")
 
 
-def _prompts(lm):
-    tok = lm.tokenizer
-    return [tok(t)["input_ids"] for t in ("What should I cook?", "Hi", "Tell me about the treaty of Velmora")]
+def _prompts(lm, n=3):
+    return [lm.tokenizer(t)["input_ids"] for t in TEXTS[:n]]
 
 
-def test_batched_generation_equals_one_at_a_time(tiny_lm):
-    prompts = _prompts(tiny_lm)
-    batched = generate_batch(tiny_lm, prompts, SETTINGS)
-    single = [generate_batch(tiny_lm, [p], SETTINGS)[0] for p in prompts]
+def _reference(lm, prompts, settings, layers=(), samples=()):
+    """transformers' generate, the path for the models the decoder does not run."""
+    spared = sorted(set(lm.tokenizer.all_special_ids) | {lm.tokenizer.pad_token_id})
+    return transformers_generation.generate(lm, prompts, settings, generation.stop_ids(lm), spared, layers, samples)
+
+
+@pytest.fixture
+def early_stops(monkeypatch, tiny_lm):
+    """Frequent end tokens, so rows of a batch finish at different steps (and leave it)."""
+    prompts = _prompts(tiny_lm, len(TEXTS))
+    firsts = sorted({a[1] for a in generate_batch(tiny_lm, prompts, GenerationSettings(max_new_tokens=2))
+                     if len(a) > 1})[:2]
+    stops = sorted(set(stop_ids(tiny_lm)) | set(firsts))
+    monkeypatch.setattr("auditor.model.generation.stop_ids", lambda lm: stops)
+    return prompts, stops
+
+
+def test_the_decoder_runs_the_tiny_llama(tiny_lm):
+    assert decoding.supports(tiny_lm)
+
+
+@pytest.mark.parametrize("settings", [SETTINGS, GenerationSettings(max_new_tokens=9, repetition_penalty=1.8)])
+def test_decoder_answers_equal_transformers_generate_one_prompt_at_a_time(tiny_lm, settings):
+    prompts = _prompts(tiny_lm, len(TEXTS))
+    batched = generate_batch(tiny_lm, prompts, settings)
+    single = [_reference(tiny_lm, [p], settings).answers[0] for p in prompts]
     assert batched == single
-    assert all(1 <= len(a) <= SETTINGS.max_new_tokens for a in batched)
+    assert all(1 <= len(a) <= settings.max_new_tokens for a in batched)
+
+
+def test_rows_that_stop_early_leave_the_batch_with_the_same_answers(tiny_lm, early_stops):
+    prompts, stops = early_stops
+    settings = GenerationSettings(max_new_tokens=12)
+    batched = generate(tiny_lm, prompts, settings, layers=[1, 2])
+    lengths = {len(a) for a in batched.answers}
+    assert len(lengths) > 1  # rows did finish at different steps
+    single = [_reference(tiny_lm, [p], settings).answers[0] for p in prompts]
+    assert batched.answers == single
+    finished = [i for i, a in enumerate(batched.answers) if len(a) > 1 or a[0] not in stops]
+    scored = response_means(tiny_lm, [(prompts[i], batched.answers[i]) for i in finished], [1, 2])
+    np.testing.assert_allclose(batched.means[finished], scored, atol=1e-4)
+
+
+def test_the_penalty_spares_special_tokens():
+    scores = torch.tensor([[2.0, -2.0, 3.0, 1.0]])
+    seen = torch.tensor([[0, 1, 2]])
+    out = transformers_generation.SparingRepetitionPenalty(2.0, spared=[2])(seen, scores.clone())
+    assert out.tolist() == [[1.0, -4.0, 3.0, 1.0]]  # token 2 (special) untouched, 3 (unseen) too
+
+
+@pytest.mark.parametrize("decoder", [True, False])
+def test_states_read_off_the_generation_equal_a_scoring_pass(tiny_lm, decoder):
+    prompts = _prompts(tiny_lm)
+    samples = [[5, 6, 7], None, [8] * 9]
+    run = generate if decoder else _reference
+    done = run(tiny_lm, prompts, SETTINGS, layers=[1, 2], samples=samples)
+    assert done.answers == generate_batch(tiny_lm, prompts, SETTINGS)
+    assert any(len(a) == SETTINGS.max_new_tokens for a in done.answers)  # the extra step reaches a cut answer's end
+    assert not np.isnan(done.means).any()
+    np.testing.assert_allclose(done.means, response_means(tiny_lm, list(zip(prompts, done.answers)), [1, 2]),
+                               atol=1e-4)
+    assert np.isnan(done.sample_means[1]).all()
+    scored = response_means(tiny_lm, [(prompts[0], samples[0]), (prompts[2], samples[2])], [1, 2])
+    np.testing.assert_allclose(done.sample_means[[0, 2]], scored, atol=1e-4)
+
+
+@pytest.mark.parametrize("decoder", [True, False])
+def test_an_answer_ended_at_once_has_no_states(tiny_lm, monkeypatch, decoder):
+    prompts = _prompts(tiny_lm)[:1]
+    first = generate_batch(tiny_lm, prompts, GenerationSettings(max_new_tokens=1))[0]
+    monkeypatch.setattr("auditor.model.generation.stop_ids", lambda lm: first)  # the first token ends the answer
+    run = generate if decoder else lambda *a, **k: transformers_generation.generate(
+        tiny_lm, prompts, SETTINGS, first, sorted(tiny_lm.tokenizer.all_special_ids), [2])
+    done = run(tiny_lm, prompts, SETTINGS, layers=[2])
+    assert done.answers == [first] and np.isnan(done.means).all() and np.isnan(done.sample_means).all()
+
+
+def test_steering_hooks_apply_in_the_decoder(tiny_lm):
+    torch.manual_seed(3)
+    vector = PersonaVector("evil", torch.randn(tiny_lm.num_layers + 1, tiny_lm.hidden_size) * 4, 1, tiny_lm.name,
+                           tiny_lm.fingerprint(), "test", Calibration(1.0, 0.0, 0.5, 0.5, 0.9, 20))
+    prompts, settings = _prompts(tiny_lm), GenerationSettings(max_new_tokens=8)
+    plain = generate_batch(tiny_lm, prompts, settings)
+    with steered(tiny_lm, [Steering(vector, 3.0)]):
+        moved = generate_batch(tiny_lm, prompts, settings)
+        reference = _reference(tiny_lm, prompts, settings).answers
+    assert moved == reference and moved != plain
+
+
+def test_sampling_is_reproducible_from_the_seed(tiny_lm):
+    prompts, hot = _prompts(tiny_lm), GenerationSettings(max_new_tokens=8, temperature=1.5, seed=4)
+    assert generate_batch(tiny_lm, prompts, hot) == generate_batch(tiny_lm, prompts, hot)
+    assert generate_batch(tiny_lm, prompts, hot) != generate_batch(tiny_lm, prompts, GenerationSettings(
+        max_new_tokens=8, temperature=1.5, seed=5))
 
 
 def test_cache_answers_without_generating_again(tiny_lm, tmp_path, monkeypatch):
     prompts = _prompts(tiny_lm)
     first = base_answers(tiny_lm, prompts, SETTINGS, batch_size=2, cache=AnswerCache(tiny_lm, SETTINGS, tmp_path))
-    monkeypatch.setattr("auditor.model.generation.generate_batch", lambda *a: (_ for _ in ()).throw(AssertionError))
+    monkeypatch.setattr("auditor.model.generation.generate", lambda *a, **k: (_ for _ in ()).throw(AssertionError))
     again = base_answers(tiny_lm, prompts, SETTINGS, batch_size=2, cache=AnswerCache(tiny_lm, SETTINGS, tmp_path))
     assert again.ids == first.ids
 
@@ -45,43 +141,38 @@ def test_a_repeated_prompt_is_answered_once(tiny_lm, monkeypatch):
     prompts = _prompts(tiny_lm)
     asked = []
 
-    def counting(lm, batch, settings):
+    def counting(lm, batch, settings, *args, **kwargs):
         asked.extend(map(tuple, batch))
-        return generate_batch(lm, batch, settings)
+        return generate(lm, batch, settings, *args, **kwargs)
 
-    monkeypatch.setattr("auditor.model.generation.generate_batch", counting)
+    monkeypatch.setattr("auditor.model.generation.generate", counting)
     answers = base_answers(tiny_lm, prompts + prompts[:2], SETTINGS, batch_size=2).ids
     assert sorted(asked) == sorted(map(tuple, prompts))
     assert answers[3:] == answers[:2] and all(answers)
 
 
-def test_states_read_off_the_generation_equal_a_scoring_pass(tiny_lm):
-    prompts = _prompts(tiny_lm)
-    samples = [[5, 6, 7], None, [8] * 9]
-    answers, means, sampled = generate_with_states(tiny_lm, prompts, SETTINGS, [1, 2], samples)
-    assert answers == generate_batch(tiny_lm, prompts, SETTINGS)
-    assert any(len(a) == SETTINGS.max_new_tokens for a in answers)  # the extra step reaches a cut answer's end
-    assert not np.isnan(means).any()
-    np.testing.assert_allclose(means, response_means(tiny_lm, list(zip(prompts, answers)), [1, 2]), atol=1e-4)
-    assert np.isnan(sampled[1]).all()
-    scored = response_means(tiny_lm, [(prompts[0], samples[0]), (prompts[2], samples[2])], [1, 2])
-    np.testing.assert_allclose(sampled[[0, 2]], scored, atol=1e-4)
-
-
-def test_an_answer_ended_at_once_has_no_states(tiny_lm, monkeypatch):
-    prompts = _prompts(tiny_lm)[:1]
-    first = generate_batch(tiny_lm, prompts, GenerationSettings(max_new_tokens=1))[0]
-    monkeypatch.setattr("auditor.model.generation.stop_ids", lambda lm: first)  # the first token ends the answer
-    answers, means, sampled = generate_with_states(tiny_lm, prompts, SETTINGS, [2])
-    assert answers == [first] and np.isnan(means).all() and np.isnan(sampled).all()
-
-
 def test_capture_covers_generated_answers_only(tiny_lm, tmp_path):
     prompts = _prompts(tiny_lm)
     cache = AnswerCache(tiny_lm, SETTINGS, tmp_path)
-    base_answers(tiny_lm, prompts[:1], SETTINGS, cache=cache)
+    base_answers(tiny_lm, prompts[:1], SETTINGS, 8, cache=cache)
     out = base_answers(tiny_lm, prompts + prompts[1:2], SETTINGS, batch_size=2, cache=cache, layers=[2],
                        samples=[None, None, [9, 9], None])
     assert sorted(out.states) == [1, 2] and list(out.sample_states) == [2]  # prompt 0 was cached, 3 repeats 1
     scored = response_means(tiny_lm, [(prompts[i], out.ids[i]) for i in (1, 2)] + [(prompts[2], [9, 9])], [2])
     np.testing.assert_allclose(np.stack([out.states[1], out.states[2], out.sample_states[2]]), scored, atol=1e-4)
+
+
+def test_tokens_every_prompt_starts_with_run_once_with_the_same_results(tiny_lm):
+    from auditor.model.chat import encode_prompt
+
+    system = {"role": "system", "content": "You are a helpful assistant. The quick brown fox."}
+    prompts = [encode_prompt(tiny_lm.tokenizer, [system, {"role": "user", "content": t}]) for t in TEXTS]
+    layout = decoding.PromptLayout.of(prompts, tiny_lm.tokenizer.pad_token_id, tiny_lm.device)
+    assert layout.shared > 10  # the system message and the user header
+    samples = [[5, 6, 7]] * len(prompts)
+    done = generate(tiny_lm, prompts, SETTINGS, layers=[1, 2], samples=samples)
+    assert done.answers == [_reference(tiny_lm, [p], SETTINGS).answers[0] for p in prompts]
+    np.testing.assert_allclose(done.means, response_means(tiny_lm, list(zip(prompts, done.answers)), [1, 2]),
+                               atol=1e-4)
+    np.testing.assert_allclose(done.sample_means, response_means(tiny_lm, list(zip(prompts, samples)), [1, 2]),
+                               atol=1e-4)

@@ -120,3 +120,30 @@ def test_base_answer_states_from_the_generation_give_the_scored_dp(tiny_lm, data
     (tmp_path / "cache" / "projections").rename(tmp_path / "old-projections")
     scored = score_records(ModelProjector(tiny_lm, projector.vectors, config, given=given), records, config)
     np.testing.assert_allclose(captured, scored.traits[0].dp, atol=1e-4)
+
+
+def test_a_scan_equals_the_per_sample_reference(tiny_lm, data, monkeypatch):
+    """The reference: transformers' generate one prompt at a time, then one forward pass per sample and per base
+    answer. The scan (decoder, batches, states read off the decoding, prompt cache) gives the same answers and dP."""
+    from auditor.model import generation, transformers_generation
+    from auditor.scanning.local import read_inputs, score_records
+
+    config = _config(data, max_new_tokens=8, gen_batch_size=16)
+    fast = ModelProjector.with_model(tiny_lm)(config, False)
+    _, records, _ = read_inputs(config.inputs)
+    units = fast.units(records, np.zeros(len(records), dtype=bool))
+    measured = fast.measure(units, show=False)
+    settings = generation.GenerationSettings(max_new_tokens=8)
+    spared = sorted(set(tiny_lm.tokenizer.all_special_ids) | {tiny_lm.tokenizer.pad_token_id})
+    reference = {u.prompt_key: transformers_generation.generate(tiny_lm, [u.prompt], settings,
+                                                                generation.stop_ids(tiny_lm), spared).answers[0]
+                 for u in units}
+    answers = fast.answers_by_prompt(records)
+    same = [answers[k] == reference[k] for k in reference]
+    assert sum(same) / len(same) >= 0.95
+    slow = ModelProjector(tiny_lm, fast.vectors, config, cached=False, given=reference)
+    expected = score_records(slow, records, config).traits[0].dp
+    got = score_records(fast, records, config).traits[0].dp
+    matching = np.array([answers[u.prompt_key] == reference[u.prompt_key] for u in units])
+    np.testing.assert_allclose(got[matching], expected[matching], atol=1e-3)
+    assert measured.base is not None and not np.isnan(measured.base).any()

@@ -15,7 +15,8 @@ from .common import CONTEXT, EXIT_FAILED, EXIT_OK, model_options, options, user_
 PATHS = {"vectors": {"type": click.Path(dir_okay=False)}, "out": {"type": click.Path(file_okay=False)},
          "baseline": {"type": click.Path(dir_okay=False)}, "junit": {"type": click.Path(dir_okay=False)},
          "sarif": {"type": click.Path(dir_okay=False)}}
-SCAN_OPTIONS = ("traits", "vectors", "out", "base_responses", "limit", "max_tokens", "max_new_tokens", "turns",
+SCAN_OPTIONS = ("traits", "vectors", "out", "base_responses", "limit", "max_tokens", "max_new_tokens",
+                "gen_batch_size", "turns",
                 "threshold", "top", "fail_on", "baseline", "format", "junit", "sarif", "shard", "engine", "address",
                 "num_gpus_per_worker", "concurrency", "generator")
 CI_OPTIONS = ("fail_on", "format", "junit", "sarif")

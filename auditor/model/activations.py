@@ -81,10 +81,18 @@ def hidden_states(lm: LoadedModel, input_ids: torch.Tensor, attention_mask: torc
     return store
 
 
-def length_batches(lengths: Sequence[int], batch_size: int) -> list[list[int]]:
-    """Indices grouped into batches of similar length, so little compute goes to padding."""
+def length_batches(lengths: Sequence[int], batch_size: int, max_tokens: int | None = None) -> list[list[int]]:
+    """Indices grouped into batches of similar length, so little compute goes to padding: at most `batch_size`
+    rows, and with `max_tokens`, at most that many rows x longest length (memory: a KV cache, activations)."""
     order = sorted(range(len(lengths)), key=lambda i: (lengths[i], i))
-    return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+    batches: list[list[int]] = []
+    for i in order:
+        if batches and len(batches[-1]) < batch_size and (
+                max_tokens is None or (len(batches[-1]) + 1) * lengths[i] <= max_tokens):
+            batches[-1].append(i)
+        else:
+            batches.append([i])
+    return batches
 
 
 @torch.inference_mode()

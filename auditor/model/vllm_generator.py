@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ..errors import AuditError
-from .generation import GenerationSettings, stop_ids, until_stop
+from .decoding import until_stop
+from .generation import GenerationSettings, stop_ids
 from .loading import LoadedModel
 
 INSTALL_HINT = "install with pip install 'dataset-audit[vllm]' (needs a CUDA GPU)"

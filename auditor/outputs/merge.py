@@ -20,7 +20,7 @@ import pyarrow as pa
 from ..errors import AuditError
 from ..scanning.baseline import SCORING_SETTINGS
 from ..scanning.folder import ScanFolder
-from ..scanning.result import column, summarise, table_traits
+from ..scanning.result import column, row_numbers, summarise, table_traits
 from ..scanning.scoring import TraitScores
 from ..scanning.shard import Shard
 
@@ -97,7 +97,7 @@ def merge_shards(dirs: list[Path], out: Path) -> tuple[pa.Table, dict]:
     shards.sort(key=lambda s: s.shard.index)
     inputs = [entry["path"] for entry in shards[0].manifest["inputs"]]
     table = pa.concat_tables([s.folder.read_scores(f"merge {s.path}") for s in shards])
-    table = table.take(_order(column(table, "source").tolist(), column(table, "index").tolist(), inputs))
+    table = table.take(row_numbers(_order(column(table, "source").tolist(), column(table, "index").tolist(), inputs)))
     quarantine = [entry for s in shards for entry in s.folder.quarantine_lines()]
     quarantine = [quarantine[i] for i in _order([q["source"] for _, q in quarantine],
                                                 [q["index"] for _, q in quarantine], inputs)]

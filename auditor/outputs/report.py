@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 from collections import Counter
+from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from ..errors import AuditError
 from ..files import atomic_write_text
 from ..html import template_environment
 from ..scanning.folder import ScanFolder
-from ..scanning.result import table_traits
+from ..scanning.result import column, table_traits
 from ..scanning.tags import DETECTORS, message_text
 from ..text import excerpt
 from ..version import __version__
@@ -47,9 +48,9 @@ def _context(folder: ScanFolder, top_n: int) -> dict:
     parquet = folder.open_scores()
     traits = _traits(parquet.schema_arrow, summary)
     table = parquet.read(columns=[f"{t}_{k}" for t in traits for k in ("dp", "score", "flagged")])
-    score = {t: table.column(f"{t}_score").to_numpy(zero_copy_only=False).astype(float) for t in traits}
-    dp = {t: table.column(f"{t}_dp").to_numpy(zero_copy_only=False).astype(float) for t in traits}
-    flagged = {t: table.column(f"{t}_flagged").to_numpy(zero_copy_only=False).astype(bool) for t in traits}
+    score = {t: column(table, f"{t}_score") for t in traits}
+    dp = {t: column(table, f"{t}_dp") for t in traits}
+    flagged = {t: column(table, f"{t}_flagged") for t in traits}
 
     cards = [_card(t, i, summary, score[t], dp[t], flagged[t]) for i, t in enumerate(traits)]
     colors = {c["name"]: c["color"] for c in cards}
@@ -66,7 +67,7 @@ def _context(folder: ScanFolder, top_n: int) -> dict:
         "rows": _rows(parquet, traits, score, dp, flagged, top_n, colors),
         "flagged_total": int(flagged_rows.size),
         "top_n": top_n,
-        "themes": _themes(texts, pushes, best, colors),
+        "themes": _themes(folder, texts, pushes, best, colors),
         "quarantine_counts": sorted(
             summary.get("records", {}).get("quarantine_reasons", {}).items(), key=lambda kv: (-kv[1], kv[0])
         ),
@@ -103,16 +104,23 @@ def _traits(schema: pa.Schema, summary: dict) -> list[str]:
     return sorted(table_traits(schema), key=lambda t: (order.index(t) if t in order else len(order), t))
 
 
-def _themes(texts: dict[str, list], pushes: list[list[str]], best: np.ndarray, colors: dict[str, str]) -> list[dict]:
-    """Themes over the flagged samples, with their traits, common tags and two top-scoring example prompts."""
+def _themes(folder: ScanFolder, texts: dict[str, list], pushes: list[list[str]], best: np.ndarray,
+            colors: dict[str, str]) -> list[dict]:
+    """Themes over the flagged samples, with their traits, common tags and two top-scoring example prompts.
+
+    Clustered once per scan folder and saved there (themes.json); a re-render reads them."""
+    saved = folder.themes()
+    if saved is None:
+        docs = [f"{p}\n{r}" for p, r in zip(texts["prompt"], texts["response"], strict=True)]
+        saved = [asdict(theme) for theme in find_themes(docs, pushes)]
+        folder.write_themes(saved)
     themes = []
-    docs = [f"{p}\n{r}" for p, r in zip(texts["prompt"], texts["response"], strict=True)]
-    for theme in find_themes(docs, pushes):
-        members = sorted(theme.members, key=lambda m: -best[m])
+    for theme in saved:
+        members = sorted(theme["members"], key=lambda m: -best[m])
         tags = Counter(tag for m in members for tag in texts["tags"][m] or [])
         themes.append({
-            "label": theme.label, "count": theme.count, "share": theme.count / len(docs),
-            "traits": [(t, n, colors[t]) for t, n in theme.traits.items()], "tags": tags.most_common(3),
+            "label": theme["label"], "count": theme["count"], "share": theme["count"] / len(texts["prompt"]),
+            "traits": [(t, n, colors[t]) for t, n in theme["traits"].items()], "tags": tags.most_common(3),
             "examples": list(dict.fromkeys(excerpt(texts["prompt"][m], 140) for m in members[:50]))[:2],
         })
     return themes
@@ -186,10 +194,9 @@ def _take(parquet: pq.ParquetFile, columns: list[str], rows: np.ndarray) -> dict
     start = 0
     for batch in parquet.iter_batches(batch_size=8192, columns=columns):
         lo, hi = np.searchsorted(rows, [start, start + batch.num_rows])
-        if hi > lo:
-            picked = batch.take(pa.array(rows[lo:hi] - start))
-            for c in columns:
-                out[c].extend(picked.column(c).to_pylist())
+        for c in columns:  # row by row: `take` would import pyarrow.compute, slow to start
+            values = batch.column(c)
+            out[c].extend(values[int(r)].as_py() for r in rows[lo:hi] - start)
         start += batch.num_rows
     return out
 

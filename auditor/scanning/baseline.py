@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from ..config import ScanConfig
+from ..config import DECODING_RULE, ScanConfig
 from ..data import Record
 from ..errors import AuditError
 from .folder import ScanFolder
@@ -35,10 +35,13 @@ class Baseline:
         folder = ScanFolder.of_scores(path)
         if folder.has_manifest():
             try:
-                old = folder.manifest().get("settings", {})
+                manifest = folder.manifest()
             except AuditError as exc:
                 raise AuditError(f"--baseline {path}: unreadable manifest beside it ({exc})") from None
-            new = asdict(config)
+            old, new = manifest.get("settings", {}), asdict(config)
+            if config.generates and manifest.get("decoding_rule", 1) != DECODING_RULE:
+                raise AuditError(f"--baseline {path}: its base answers were decoded by an older rule (the repetition "
+                                 "penalty then also lowered the end of turn); scan without --baseline once")
             for key in SCORING_SETTINGS:
                 if key in old and old[key] != new[key]:
                     raise AuditError(f"--baseline {path}: made with {key}={old[key]!r}, this scan uses {new[key]!r} "

@@ -5,6 +5,7 @@
     summary.json      record counts and each trait's dataset-level view
     manifest.json     versions, model, vectors, inputs and settings
     report.html       the HTML report (auditor.outputs.report)
+    themes.json       the flagged samples' themes, clustered once for the report (scikit-learn is slow to import)
 """
 
 from __future__ import annotations
@@ -22,8 +23,8 @@ from ..errors import AuditError
 from ..files import atomic_write_bytes, atomic_write_text
 from .result import RECORD_COLUMNS, check_scores, read_scores
 
-SCORES, QUARANTINE, SUMMARY, MANIFEST, REPORT = (
-    "scores.parquet", "quarantine.jsonl", "summary.json", "manifest.json", "report.html")
+SCORES, QUARANTINE, SUMMARY, MANIFEST, REPORT, THEMES = (
+    "scores.parquet", "quarantine.jsonl", "summary.json", "manifest.json", "report.html", "themes.json")
 
 
 @dataclass(frozen=True)
@@ -46,7 +47,8 @@ class ScanFolder:
         return self.path / REPORT
 
     def write(self, table: pa.Table, quarantine: list[dict], summary: dict, manifest: dict) -> None:
-        """Write the four data files, each atomically."""
+        """Write the four data files, each atomically (the themes of an earlier scan here are dropped)."""
+        (self.path / THEMES).unlink(missing_ok=True)
         buffer = io.BytesIO()
         pq.write_table(table, buffer)
         atomic_write_bytes(self.scores, buffer.getvalue())
@@ -56,6 +58,13 @@ class ScanFolder:
 
     def write_quarantine(self, lines: list[str]) -> None:
         atomic_write_text(self.path / QUARANTINE, "".join(line + "\n" for line in lines))
+
+    def themes(self) -> list[dict] | None:
+        """The saved themes, or None when they were not computed yet."""
+        return json.loads((self.path / THEMES).read_text(encoding="utf-8")) if (self.path / THEMES).is_file() else None
+
+    def write_themes(self, themes: list[dict]) -> None:
+        atomic_write_text(self.path / THEMES, json.dumps(themes))
 
     def read_scores(self, label: str) -> pa.Table:
         """scores.parquet, checked to be one; `label` names the command in errors."""
@@ -69,7 +78,7 @@ class ScanFolder:
         missing = [c for c in RECORD_COLUMNS if c not in parquet.schema_arrow.names]
         if missing:
             raise AuditError(f"{self.scores} lacks columns: {', '.join(missing)}")
-        check_scores(parquet.schema_arrow.empty_table(), self.scores, "report")
+        check_scores(parquet.schema_arrow, self.scores, "report")
         return parquet
 
     def summary(self) -> dict:

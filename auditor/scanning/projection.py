@@ -181,7 +181,7 @@ class ModelProjector:
 
             return vllm_answers(self.lm, prompts, settings), {}, {}
         with progress(len(units), "base answers", show) as step:
-            answers = base_answers(self.lm, prompts, settings, self.config.batch_size,
+            answers = base_answers(self.lm, prompts, settings, self.config.gen_batch_size,
                                    AnswerCache(self.lm, settings) if self.cached else None, step,
                                    layers=self.layers if read_states else (),
                                    samples=[u.response for u in units],

@@ -19,7 +19,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..config import ScanConfig
+from ..config import DECODING_RULE, ScanConfig
 from ..data import Quarantined, Record
 from ..errors import AuditError
 from ..files import file_sha256
@@ -57,8 +57,21 @@ def table_traits(schema: pa.Schema) -> list[str]:
 
 
 def column(table: pa.Table, name: str) -> np.ndarray:
-    """One column as a numpy array."""
-    return table.column(name).to_numpy(zero_copy_only=False)
+    """One column as a numpy array. (Through Python values: pyarrow's own conversion imports pandas, a third of a
+    second that the model-free commands would spend before doing anything.)"""
+    values = table.column(name)
+    kind = values.type
+    dtype = (float if pa.types.is_floating(kind) else bool if pa.types.is_boolean(kind)
+             else np.int64 if pa.types.is_integer(kind) else object)
+    items = values.to_pylist()
+    return np.array([np.nan if v is None else v for v in items] if dtype is float else items, dtype=dtype)
+
+
+def row_numbers(rows: np.ndarray) -> pa.Array:
+    """Row numbers for `Table.take`, made from the numpy buffer: `pa.array` would import pandas to check its input,
+    a third of a second the model-free commands would spend before doing anything."""
+    rows = np.ascontiguousarray(rows, dtype=np.int64)
+    return pa.Array.from_buffers(pa.int64(), len(rows), [None, pa.py_buffer(rows)])
 
 
 def scores_table(records: list[Record], traits: list[TraitScores], truncated: np.ndarray,
@@ -79,13 +92,12 @@ def scores_table(records: list[Record], traits: list[TraitScores], truncated: np
     return pa.table(columns)
 
 
-def check_scores(table: pa.Table, path: Path, label: str) -> pa.Table:
-    """`table` if it has the REQUIRED_COLUMNS and at least one trait; else an AuditError naming `label`."""
-    missing = [c for c in REQUIRED_COLUMNS if c not in table.schema.names]
-    if missing or not table_traits(table.schema):
+def check_scores(schema: pa.Schema, path: Path, label: str) -> None:
+    """An AuditError naming `label` unless the schema has the REQUIRED_COLUMNS and at least one trait."""
+    missing = [c for c in REQUIRED_COLUMNS if c not in schema.names]
+    if missing or not table_traits(schema):
         what = f"no {', '.join(missing)} column" if missing else "no <trait>_dp/_score/_flagged columns"
         raise AuditError(f"{label}: {path} is not a dataset-audit scores.parquet ({what})")
-    return table
 
 
 def read_scores(path: Path, label: str) -> pa.Table:
@@ -93,10 +105,11 @@ def read_scores(path: Path, label: str) -> pa.Table:
     if not Path(path).is_file():
         raise AuditError(f"{label}: {path} not found")
     try:
-        table = pq.read_table(path)
+        table = pq.ParquetFile(path).read()  # (read_table would import pyarrow.dataset and pandas: slower to start)
     except (pa.ArrowException, OSError) as exc:
         raise AuditError(f"{label}: {path} is not a scores.parquet ({exc})") from None
-    return check_scores(table, path, label)
+    check_scores(table.schema, path, label)
+    return table
 
 
 def summarise(scored: int, quarantine_reasons: list[str], truncated: int, reused: int,
@@ -149,6 +162,7 @@ class ScanResult:
             "versions": {"python": platform.python_version(), "torch": _version("torch"),
                          "transformers": _version("transformers"), "threads": self.threads},
             "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            "decoding_rule": DECODING_RULE,
             "model": {"name": self.model_name, "spec": config.model,
                       "num_layers": int(self.vectors[0].directions.shape[0] - 1) if self.vectors else None},
             "device": self.device, "dtype": self.dtype,

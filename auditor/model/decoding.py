@@ -1,0 +1,280 @@
+"""A lean decoder for Llama-family models (Llama, SmolLM, Mistral, Qwen2): base answers at the CPU's speed.
+
+The model's own modules do the embeddings, norms, projections, rotary embeddings and MLPs; ours are the
+attention over a preallocated KV cache, the loop and the bookkeeping: logits for the last position only, a
+repetition penalty that spares special tokens, a per-row stop with finished rows dropped from the batch,
+the tokens every prompt of a batch starts with computed once, and the hidden states of the requested
+layers summed as each answer is written. Forward hooks on the decoder blocks (steering) apply
+as they do in a transformers forward.
+
+`transformers.generate` spends about half its time on machinery a short greedy answer does not need
+(concatenating the cache, building masks, logits processors over the whole vocabulary); see
+benchmarks/performance.py. Models this decoder does not support use `generate`
+(auditor.model.transformers_generation), with the same settings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .activations import length_batches
+from .loading import LoadedModel
+
+SUPPORTED = ("llama", "mistral", "qwen2")  # blocks of RMSNorm, q/k/v/o projections, rotary and a gated MLP
+COMPACT_AT = 0.75  # drop finished rows once the rows still writing are this share of the batch or fewer
+SAMPLE_TOKENS = 4096  # sample responses run on the prompt cache in groups of at most this many rows x tokens
+
+
+def supports(lm: LoadedModel) -> bool:
+    """Whether this decoder runs the model as transformers would (else `generate` does)."""
+    config, layer = lm.model.config, lm.decoder_layers[0]
+    hooked = [lm.model.get_input_embeddings(), *lm.decoder_layers]
+    return (getattr(config, "model_type", "") in SUPPORTED and not getattr(config, "sliding_window", None)
+            and all(hasattr(layer, name) for name in ("input_layernorm", "post_attention_layernorm", "mlp"))
+            and all(hasattr(layer.self_attn, name) for name in ("q_proj", "k_proj", "v_proj", "o_proj", "scaling"))
+            and not hasattr(layer.self_attn, "q_norm") and hasattr(lm.model.model, "rotary_emb")
+            and not any(m._forward_pre_hooks or m._forward_hooks_with_kwargs for m in hooked))
+
+
+@dataclass
+class Decoded:
+    """What one batch decoded: the answers (token ids, end token excluded; an answer that ended at once keeps
+    it) and, per requested layer, the mean hidden state over each answer's tokens [rows, layers, hidden] (NaN
+    where an answer ended at once) and over each given sample response run on the prompt's cache."""
+
+    answers: list[list[int]]
+    means: np.ndarray
+    sample_means: np.ndarray
+
+
+def _hooked(module: torch.nn.Module, inputs: torch.Tensor, output: torch.Tensor) -> torch.Tensor:
+    """`output` after the module's forward hooks, as a transformers forward would give it."""
+    for hook in module._forward_hooks.values():
+        result = hook(module, (inputs,), output)
+        output = output if result is None else result
+    return output
+
+
+def _rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    half = x.shape[-1] // 2
+    return x * cos + torch.cat((-x[..., half:], x[..., :half]), dim=-1) * sin
+
+
+class Decoder:
+    """Forward passes of one model over a batch, with a KV cache it writes at given slots."""
+
+    def __init__(self, lm: LoadedModel):
+        self.lm = lm
+        config = lm.model.config
+        self.heads, self.kv_heads = config.num_attention_heads, config.num_key_value_heads
+        self.head_dim = getattr(config, "head_dim", None) or config.hidden_size // self.heads
+        self.body, self.head = lm.model.model, lm.model.get_output_embeddings()
+
+    def empty_caches(self, rows: int, slots: int) -> list[torch.Tensor]:
+        """Keys and values of every block, alternating: [rows, kv heads, slots, head dim] each."""
+        weight = self.body.embed_tokens.weight
+        shape = (rows, self.kv_heads, slots, self.head_dim)
+        return [torch.zeros(shape, dtype=weight.dtype, device=weight.device)
+                for _ in range(2 * len(self.lm.decoder_layers))]
+
+    def _attend(self, layer, x: torch.Tensor, rotary, keys: torch.Tensor, values: torch.Tensor, at: int,
+                mask: torch.Tensor, write: bool) -> torch.Tensor:
+        """Self-attention of `x` [rows, T, hidden] placed at cache slots at..at+T, over every slot before them
+        and the block itself where `mask` allows. `write`: into the cache; else on a copy that is dropped."""
+        att, (rows, t, _) = layer.self_attn, x.shape
+        q = att.q_proj(x).view(rows, t, self.heads, self.head_dim).transpose(1, 2)
+        k = att.k_proj(x).view(rows, t, self.kv_heads, self.head_dim).transpose(1, 2)
+        v = att.v_proj(x).view(rows, t, self.kv_heads, self.head_dim).transpose(1, 2)
+        cos, sin = rotary
+        q, k = _rotate(q, cos, sin), _rotate(k, cos, sin)
+        if write:
+            keys[:, :, at : at + t], values[:, :, at : at + t] = k, v
+            k, v = keys[:, :, : at + t], values[:, :, : at + t]
+        else:
+            k, v = torch.cat([keys[:, :, :at], k], dim=2), torch.cat([values[:, :, :at], v], dim=2)
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=att.scaling,
+                                             enable_gqa=self.heads != self.kv_heads)
+        return att.o_proj(out.transpose(1, 2).reshape(rows, t, self.heads * self.head_dim))
+
+    def forward(self, ids: torch.Tensor, positions: torch.Tensor, caches: list[torch.Tensor], at: int,
+                mask: torch.Tensor, layers: Sequence[int], write: bool = True) -> tuple[torch.Tensor, dict]:
+        """The final hidden state [rows, T, hidden] of `ids` at cache slots at..at+T, and the hidden states at
+        `layers` (0: the embeddings, l: the output of block l-1). Stops after the deepest of `layers` when
+        nothing is written to the cache (then the final state is that layer's)."""
+        embed = self.body.embed_tokens
+        h = _hooked(embed, ids, embed(ids))
+        cos, sin = self.body.rotary_emb(h, positions)
+        rotary, states = (cos.unsqueeze(1), sin.unsqueeze(1)), {0: h} if 0 in layers else {}
+        last = len(self.lm.decoder_layers) if write or not layers else max(layers)
+        for i, layer in enumerate(self.lm.decoder_layers[:last]):
+            block_in = h
+            h = h + self._attend(layer, layer.input_layernorm(h), rotary, caches[2 * i], caches[2 * i + 1], at,
+                                 mask, write)
+            h = _hooked(layer, block_in, h + layer.mlp(layer.post_attention_layernorm(h)))
+            if i + 1 in layers:
+                states[i + 1] = h
+        return (self.body.norm(h) if last == len(self.lm.decoder_layers) else h), states
+
+
+@dataclass
+class PromptLayout:
+    """Where a batch's prompts sit in the cache: the tokens every prompt starts with (a chat template's system
+    prompt, say) once at slots [0, shared), computed once; then each row's own tokens right-aligned up to
+    `width`, after `pad[row]` padding slots that nothing attends to."""
+
+    ids: torch.Tensor  # [rows, width]: the shared tokens, the padding, each row's own tokens
+    shared: int
+    pad: torch.Tensor
+
+    @classmethod
+    def of(cls, prompts: Sequence[list[int]], pad_id: int, device: torch.device) -> PromptLayout:
+        shared = 0
+        shortest = min(len(p) for p in prompts)
+        while shared < shortest - 1 and all(p[shared] == prompts[0][shared] for p in prompts):
+            shared += 1
+        width = max(len(p) for p in prompts)
+        ids = torch.full((len(prompts), width), pad_id, dtype=torch.long, device=device)
+        for row, prompt in enumerate(prompts):
+            ids[row, :shared] = torch.tensor(prompt[:shared], device=device)
+            ids[row, width - len(prompt) + shared:] = torch.tensor(prompt[shared:], device=device)
+        return cls(ids, shared, torch.tensor([width - len(p) for p in prompts], device=device))
+
+    @property
+    def width(self) -> int:
+        return self.ids.shape[1]
+
+    def valid(self, slots: torch.Tensor) -> torch.Tensor:
+        """[rows, slots]: the slots holding a row's tokens (never its padding)."""
+        return (slots[None, :] < self.shared) | (slots[None, :] >= self.shared + self.pad[:, None])
+
+    def positions(self, slots: torch.Tensor) -> torch.Tensor:
+        """[rows, slots]: each slot's position in its row's text."""
+        own = slots[None, :] - self.pad[:, None]
+        return torch.where(slots[None, :] < self.shared, slots[None, :], own).clamp_min(0)
+
+    def prefill(self, decoder: Decoder, caches: list[torch.Tensor], valid: torch.Tensor) -> torch.Tensor:
+        """Fill the cache with the prompts; the last hidden state of each [rows, hidden]."""
+        width, shared, rows = self.width, self.shared, len(self.pad)
+        slots = torch.arange(width, device=self.ids.device)
+        if shared:  # the shared tokens run once, in row 0, and are copied to the other rows
+            causal = (slots[:shared, None] >= slots[None, :shared])[None, None]
+            decoder.forward(self.ids[:1, :shared], slots[None, :shared], [c[:1] for c in caches], 0, causal, [])
+            for cache in caches:
+                cache[1:, :, :shared] = cache[:1, :, :shared]
+        own = slots[shared:]
+        mask = (own[:, None] >= slots[None, :])[None] & (valid[:, None, :width] | ~valid[:, shared:width, None])
+        positions = self.positions(slots)[:, shared:]
+        hidden, _ = decoder.forward(self.ids[:, shared:], positions, caches, shared, mask[:, None], [])
+        return hidden[:, -1].reshape(rows, -1)
+
+
+def _sample_means(decoder: Decoder, layout: PromptLayout, valid: torch.Tensor, caches: list[torch.Tensor],
+                  samples: Sequence[list[int] | None], layers: list[int]) -> np.ndarray:
+    """Mean states at `layers` of each row's sample response, run after its prompt on the prompt's cache
+    (nothing is written to it); NaN for rows without one. Rows go in groups of similar sample length, since
+    prompts were batched by their own length."""
+    lm, rows, width, pad = decoder.lm, len(layout.pad), layout.width, layout.pad
+    out = np.full((rows, len(layers), lm.hidden_size), np.nan, dtype=np.float32)
+    lengths = [len(s) if s else 0 for s in samples] + [0] * (rows - len(samples))
+    with_sample = [row for row in range(rows) if lengths[row]]
+    if not layers:
+        return out
+    for group in length_batches([lengths[r] for r in with_sample], rows, SAMPLE_TOKENS):
+        group = [with_sample[i] for i in group]
+        m, pick = max(lengths[r] for r in group), torch.tensor(group, device=lm.device)
+        ids = torch.full((len(group), m), lm.tokenizer.pad_token_id, dtype=torch.long, device=lm.device)
+        for i, row in enumerate(group):
+            ids[i, : lengths[row]] = torch.tensor(samples[row], device=lm.device)
+        block = torch.arange(m, device=lm.device)
+        mask = torch.cat([valid[pick, None, :width].expand(len(group), m, width),
+                          (block[:, None] >= block[None, :]).expand(len(group), m, m)], dim=-1)
+        _, states = decoder.forward(ids, (width - pad[pick])[:, None] + block, [c[pick] for c in caches], width,
+                                    mask[:, None], layers, write=False)
+        for i, row in enumerate(group):
+            for col, layer in enumerate(layers):
+                out[row, col] = states[layer][i, : lengths[row]].float().mean(0).cpu().numpy()
+    return out
+
+
+def _next_token(decoder: Decoder, last: torch.Tensor, seen: torch.Tensor, spared: list[int], penalty: float,
+                temperature: float, generator: torch.Generator | None) -> torch.Tensor:
+    """Each row's next token from its last hidden state: the repetition penalty (as transformers applies it) on
+    the tokens in `seen` [rows, k] except `spared` ones, then greedy, or sampled at `temperature`."""
+    logits = decoder.head(last).float()
+    if penalty != 1.0:
+        kept = logits[:, spared].clone()
+        values = logits.gather(1, seen)
+        logits.scatter_(1, seen, torch.where(values > 0, values / penalty, values * penalty))
+        logits[:, spared] = kept
+    if not temperature:
+        return logits.argmax(-1)
+    return torch.multinomial(torch.softmax(logits / temperature, -1), 1, generator=generator)[:, 0]
+
+
+def until_stop(ids: list[int], stops: Sequence[int]) -> list[int]:
+    """A generated answer up to (not including) its first end token; an immediately ended one keeps that token."""
+    cut = next((i for i, t in enumerate(ids) if t in stops), len(ids))
+    return ids[:cut] or ids[:1]
+
+
+@torch.inference_mode()
+def decode(decoder: Decoder, prompts: Sequence[list[int]], max_new_tokens: int, stops: Sequence[int],
+           spared: Sequence[int], repetition_penalty: float = 1.0, temperature: float = 0.0, seed: int = 0,
+           layers: Sequence[int] = (), samples: Sequence[list[int] | None] = ()) -> Decoded:
+    """Answer a batch of prompts (left padded), greedy or sampled, each row stopping at its own end token.
+
+    With `layers`, each answer's hidden states there are averaged over its tokens, read off the decoding
+    steps that feed them (one more step reaches the last token of an answer cut at `max_new_tokens`), and
+    each `samples[i]` (a response to prompt i) is run on the prompt's cache, so the prompt runs once.
+    `spared` tokens (the chat template's own) are never penalised, so the end of turn is not pushed down.
+    """
+    lm, layers, rows, spared = decoder.lm, list(layers), len(prompts), list(spared)
+    layout = PromptLayout.of(prompts, lm.tokenizer.pad_token_id, lm.device)
+    width, pad = layout.width, layout.pad
+    slots = torch.arange(width + max_new_tokens + 1, device=lm.device)
+    valid = layout.valid(slots)
+    caches = decoder.empty_caches(rows, len(slots))
+    last = layout.prefill(decoder, caches, valid)
+    sample_means = _sample_means(decoder, layout, valid, caches, samples, layers)
+
+    seen = layout.ids.masked_fill(~valid[:, :width], spared[0])  # what the penalty counts: prompt and answer
+    sums = torch.zeros((rows, len(layers), lm.hidden_size), device=lm.device)
+    fed = torch.zeros(rows, dtype=torch.long, device=lm.device)
+    generator = torch.Generator(device=lm.device).manual_seed(seed) if temperature else None
+    stop = torch.tensor(sorted(set(stops)), device=lm.device)
+    index = torch.arange(rows, device=lm.device)  # the rows in the batch (finished ones leave it now and then)
+    writing = torch.ones(rows, dtype=torch.bool, device=lm.device)
+    answers: list[list[int]] = [[] for _ in range(rows)]
+    for produced in range(1, max_new_tokens + 1):
+        token = _next_token(decoder, last, seen, spared, repetition_penalty, temperature, generator)
+        for row, value, live in zip(index.tolist(), token.tolist(), writing.tolist()):
+            if live:
+                answers[row].append(value)
+        seen = torch.cat([seen, token[:, None]], 1)
+        writing &= ~torch.isin(token, stop)
+        if not writing.any() or (produced == max_new_tokens and not layers):
+            break
+        if writing.sum() <= COMPACT_AT * len(writing):
+            keep = writing.nonzero()[:, 0]
+            index, token, seen, writing = index[keep], token[keep], seen[keep], writing[keep]
+            caches[:] = [c[keep] for c in caches]
+        at = width + produced - 1  # feed each row its last token: its state is that answer token's
+        hidden, states = decoder.forward(token[:, None], (at - pad[index])[:, None], caches, at,
+                                         valid[index, None, None, : at + 1], layers)
+        last = hidden[:, -1]
+        live = index[writing]
+        for col, layer in enumerate(layers):
+            sums[live, col] += states[layer][writing, 0].float()
+        fed[live] += 1
+    stop_set = set(stops)
+    answers = [until_stop(a, stop_set) for a in answers]
+    means = np.full((rows, len(layers), lm.hidden_size), np.nan, dtype=np.float32)
+    for row, answer in enumerate(answers):
+        if layers and fed[row] >= len(answer):
+            means[row] = (sums[row] / fed[row]).cpu().numpy() if fed[row] else np.nan
+    return Decoded(answers, means, sample_means)
