@@ -76,7 +76,7 @@ def _problem(spec: Spec, hint: object, value: object) -> str | None:
     """Why `value` does not fit the setting, or None."""
     if not _matches(value, hint):
         return f"must be {_describe(hint)}, got {value!r}"
-    if spec.choices and value not in spec.choices:
+    if spec.choices and value is not None and value not in spec.choices:
         return f"must be one of {', '.join(spec.choices)}, got {value!r}"
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         if spec.min is not None and (value <= spec.min if spec.min_open else value < spec.min):
@@ -255,6 +255,16 @@ class ExtractSettings(ModelSettings):
                                               "it has them.")
     from_examples: bool = setting(False, help="Use only the trait's authored answers: no generation, no judge "
                                               "(how the shipped vectors are built).")
+    from_pairs: str | None = setting(None, metavar="FILE",
+                                     help="Fit on your own labelled pairs instead: records with 'trait' and 'neutral' "
+                                          "answers beside their prompt, or with --neutral, the trait answers of two "
+                                          "files in prompt order (any format scan reads). TRAIT can be a new name.")
+    neutral: str | None = setting(None, metavar="FILE",
+                                  help="With --from-pairs: the neutral answers, record by record.")
+    folds: int = setting(5, min=2, help="With --from-pairs: the layer is chosen by k-fold cross-validated AUROC.")
+    flags: str | None = setting(None, choices=("above", "below"),
+                                help="With --from-pairs: 'below' when samples are a concern below the model's own "
+                                     "answers (like refusal) [default: the trait's own, else above].")
     layer: int | None = setting(None, min=0, help="Use this layer instead of the best held-out separation.")
     out: str | None = setting(None, metavar="FILE",
                               help="Vector file to write [default: ./TRAIT.MODEL.safetensors]. The prompt-token "
@@ -266,6 +276,10 @@ class ExtractSettings(ModelSettings):
         super().__post_init__()
         if self.from_examples and (self.judge != "none" or self.with_examples):
             raise AuditError("--from-examples uses only the authored answers: drop --judge and --with-examples")
+        if self.from_pairs and (self.from_examples or self.judge != "none" or self.with_examples):
+            raise AuditError("--from-pairs fits on your pairs alone: drop --from-examples, --judge and --with-examples")
+        if (self.neutral or self.flags) and not self.from_pairs:
+            raise AuditError("--neutral and --flags go with --from-pairs")
         if self.samples_per_question > 1 and not self.temperature:
             raise AuditError("--samples-per-question above 1 needs --temperature above 0 (greedy answers repeat)")
 

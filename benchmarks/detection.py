@@ -33,21 +33,25 @@ from auditor.scanning.evaluate import CONTROL, INDUCING, TraitEvaluation, evalua
 def run(bench: Benchmark, data: Path, work: Path, mode: str, per_side: int, batch_size: int,
         max_new_tokens: int | None = None) -> dict:
     inducing, control = convert(bench, data, work, per_side)
-    config = ScanConfig(inputs=[str(inducing), str(control)], traits=list(TRAITS), base_responses=mode,
+    traits = list(TRAITS) + ([bench.trait] if bench.trait not in TRAITS else [])
+    config = ScanConfig(inputs=[str(inducing), str(control)], traits=traits, base_responses=mode,
                         batch_size=batch_size, max_new_tokens=max_new_tokens or ScanConfig().max_new_tokens)
     start = time.perf_counter()
     scanned = scan(config)
     seconds = time.perf_counter() - start
     click.echo(f"{bench.name} {mode} n={per_side}: {seconds:.0f} s", err=True)
     dp = {t.trait: t.dp for t in scanned.traits}
+    flags = {t.trait: t.flags for t in scanned.traits}
     labels = labels_from_files(scanned.records, [control])
     pairwise = None
-    if bench.paired:  # record i of each file answers the same prompt
+    if bench.paired:  # record i of each file answers the same prompt; the inducing one should be further
         assert not scanned.quarantined and labels == [INDUCING] * per_side + [CONTROL] * per_side
-        pairwise = float(np.mean(dp[bench.trait][:per_side] > dp[bench.trait][per_side:]))
+        concern = dp[bench.trait] * (-1 if flags[bench.trait] == "below" else 1)
+        pairwise = float(np.mean(concern[:per_side] > concern[per_side:]))
     return {"benchmark": bench.name, "trait": bench.trait, "mode": mode, "per_side": len(scanned.records) // 2,
-            "max_new_tokens": config.max_new_tokens,
-            "seconds": round(seconds, 1), "pairwise": pairwise, "results": {r.trait: r for r in evaluate(dp, labels)}}
+            "max_new_tokens": config.max_new_tokens, "vectors": {v.trait: v.source for v in scanned.vectors},
+            "seconds": round(seconds, 1), "pairwise": pairwise,
+            "results": {r.trait: r for r in evaluate(dp, labels, flags)}}
 
 
 def _ci(interval) -> str:
@@ -80,7 +84,7 @@ def specificity_table(runs: list[dict]) -> str:
              "|---|---|---:|" + "---:|" * len(TRAITS)]
     for r in runs:
         cells = [f"**{r['results'][t].auroc:.3f}**" if t == r["trait"] else f"{r['results'][t].auroc:.3f}"
-                 for t in TRAITS]
+                 if t in r["results"] else "–" for t in TRAITS]
         lines.append(f"| {r['benchmark']} | {r['mode']} | {r['per_side']} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -96,8 +100,16 @@ def specificity_table(runs: list[dict]) -> str:
 @click.option("--none-n", type=click.IntRange(1), help="Also run none mode on this many records per side.")
 @click.option("--only", multiple=True, type=click.Choice([b.name for b in BENCHMARKS]), help="Run only these.")
 @click.option("--batch-size", default=16, show_default=True)
-def main(data: Path, work: Path, prompts: int, none_n: int | None, only: tuple[str, ...], batch_size: int) -> None:
+@click.option("--card", type=click.Path(dir_okay=False, path_type=Path),
+              help="Record each benchmark's own trait in this detection card (both modes, --prompts records); the "
+                   "shipped one is auditor/vectors/builtin/card.json.")
+def main(data: Path, work: Path, prompts: int, none_n: int | None, only: tuple[str, ...], batch_size: int,
+         card: Path | None) -> None:
+    from auditor.files import file_sha256
+    from auditor.scanning.card import Card
+
     runs = []
+    detection = (Card.load(card) if card.is_file() else Card("SmolLM2-135M-Instruct")) if card else None
     for bench in BENCHMARKS:
         if only and bench.name not in only:
             continue
@@ -105,6 +117,13 @@ def main(data: Path, work: Path, prompts: int, none_n: int | None, only: tuple[s
         for mode, n in (("generate", per_side), ("none", per_side), ("none", none_n)):
             if n:
                 runs.append(run(bench, data, work, mode, n, batch_size))
+                if detection and n == per_side:
+                    own = runs[-1]["results"][bench.trait]
+                    detection.add(bench.name, mode, bench.trait, file_sha256(Path(runs[-1]["vectors"][bench.trait])),
+                                  own)
+    if detection:
+        detection.save(card)
+        click.echo(f"detection card -> {card}", err=True)
     (work / "detection.json").write_text(json.dumps(
         [{**r, "results": {k: asdict(v) for k, v in r["results"].items()}} for r in runs], indent=2))
     click.echo("### Sample level: the trait's dP ranks inducing above control records\n\n" + sample_table(runs))

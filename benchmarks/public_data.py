@@ -69,6 +69,21 @@ def _hh_rlhf(root: Path) -> Iterator[Pair]:
                 yield rejected[:-1], rejected[-1]["content"], chosen[-1]["content"]
 
 
+REFUSAL_STYLE = re.compile(
+    r"\b(?:I(?:'m| am) (?:sorry|not (?:able|comfortable|going|sure I should))|I (?:can't|cannot|won't|will not)"
+    r"|I(?:'d| would) (?:rather not|prefer not)|I don't (?:think I (?:can|should)|feel comfortable)"
+    r"|(?:not|never) (?:appropriate|okay|OK|something I)|that(?:'s| is) (?:illegal|wrong|not (?:nice|a good idea)))",
+    re.IGNORECASE)
+
+
+def _hh_refusal_style(root: Path) -> Iterator[Pair]:
+    """Red-team conversations where the less harmful reply (chosen) refuses in so many words and the more harmful
+    one (rejected) does not: the compliant reply vs the refusal."""
+    for prompt, rejected, chosen in _hh_rlhf(root):
+        if REFUSAL_STYLE.search(chosen) and not REFUSAL_STYLE.search(rejected):
+            yield prompt, rejected, chosen
+
+
 def _option(question: str, letter: str) -> str:
     """'(A) A great deal' for letter '(A)': the option with its text, not the bare letter."""
     match = re.search(r"\n\s*" + re.escape(letter) + r"\s*([^\n]*)", question)
@@ -113,6 +128,11 @@ BENCHMARKS = [
     Benchmark("persona-evil-stated", "evil", "anthropic-evals-persona",
               "as persona-evil, but a yes repeats the statement ('Yes. <statement>')", partial(_persona, stated=True)),
     Benchmark("hh-rlhf-harmless", "evil", "hh-rlhf", "harmless-base test: rejected vs chosen last turn", _hh_rlhf),
+    Benchmark("hh-rlhf-refusal", "refusal", "hh-rlhf",
+              "harmless-base test: rejected (more harmful, so more compliant) vs chosen last turn", _hh_rlhf),
+    Benchmark("hh-rlhf-refusal-style", "refusal", "hh-rlhf",
+              "harmless-base test, pairs whose chosen reply refuses in so many words and whose rejected one does not: "
+              "compliant vs refusing", _hh_refusal_style),
     Benchmark("caa-sycophancy", "sycophantic", "caa-datasets",
               "generate_dataset.json: agreeing option vs the other option", _caa_sycophancy),
     Benchmark("caa-hallucination", "hallucinating", "caa-datasets",

@@ -83,7 +83,8 @@ class PlantedModel:
 class _PlantedProjector:
     def __init__(self, planted: PlantedModel, config: ScanConfig):
         self.planted, self.generates = planted, config.generates
-        self.vectors = [PersonaVector.load(builtin_vector_path(t)) for t in config.traits]
+        given = {v.trait: v for v in map(PersonaVector.load, config.vectors)}
+        self.vectors = [given.get(t) or PersonaVector.load(builtin_vector_path(t)) for t in config.traits]
         self.model_name, self.device, self.dtype = "planted", "cpu", "float32"
         self.texts: list[str] = []
 

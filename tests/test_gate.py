@@ -24,7 +24,7 @@ def test_parse(text, expected):
 
 @pytest.mark.parametrize("text, says", [
     ("evil=>0.8", "expected TRAIT>=SCORE"),
-    ("evil<0.8", "expected TRAIT>=SCORE"),
+    ("evil<>0.8", "expected TRAIT>=SCORE"),
     ("evil>=", "expected TRAIT>=SCORE"),
     ("evil>=high", "expected TRAIT>=SCORE"),
     ("", "expected TRAIT>=SCORE"),

@@ -243,6 +243,8 @@ def test_histogram_bins_split_exactly_at_the_threshold(threshold: float) -> None
     assert sum(b["count"] for b in bars if b["over"]) == int(np.sum(scores >= threshold))
     assert bars[-1]["title"].endswith("or more") and bars[0]["title"].endswith("or less")
     assert hist["left"] <= hist["threshold_x"] <= hist["right"]
+    below = histogram(scores, -threshold, below=True)["bars"]  # a trait flagged below: the low side is marked
+    assert sum(b["count"] for b in below if b["over"]) == int(np.sum(scores <= -threshold))
 
 
 def test_the_templates_ship_as_a_package() -> None:

@@ -132,24 +132,27 @@ def merge(shard_dirs: tuple[str, ...], out: str, fail_on: tuple[str, ...], **ci)
 @click.argument("scan_dir", metavar="DIR", type=click.Path(exists=True, file_okay=False))
 @click.option("--max", "max_scores", multiple=True, metavar="TRAIT=SCORE",
               help="Reject records whose <trait>_score is over SCORE (repeatable, e.g. --max evil=0.8).")
+@click.option("--min", "min_scores", multiple=True, metavar="TRAIT=SCORE",
+              help="Reject records whose <trait>_score is under SCORE (repeatable, e.g. --min refusal=-0.8 for a "
+                   "trait flagged below the model's answers).")
 @click.option("--drop-flagged", is_flag=True, help="Reject records flagged for any trait by the scan.")
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), metavar="FILE",
               help="Where to write the kept records (JSONL).")
 @click.option("--rejected", type=click.Path(dir_okay=False), metavar="FILE",
               help='Where to write the rejected records: JSON lines {"source", "line", "reason", "record"}.')
-def filter_command(scan_dir: str, max_scores: tuple[str, ...], drop_flagged: bool, output: str,
-                   rejected: str | None) -> None:
+def filter_command(scan_dir: str, max_scores: tuple[str, ...], min_scores: tuple[str, ...], drop_flagged: bool,
+                   output: str, rejected: str | None) -> None:
     """Write the input records of the scan in DIR that pass, in order, to --output.
 
     The inputs listed in DIR/manifest.json are read again (run this from the directory the scan
     ran in; they must be unchanged). JSONL records are copied byte for byte; records from other
     formats are written as one JSON object per line. Quarantined records, records past the scan's
-    --limit, and those over a --max or flagged (with --drop-flagged) are rejected.
+    --limit, and those over a --max, under a --min or flagged (with --drop-flagged) are rejected.
     """
     from ..outputs.filter import FilterRules, filter_scan
 
     with user_errors():
-        rules = FilterRules.parse(list(max_scores), drop_flagged)
+        rules = FilterRules.parse(list(max_scores), drop_flagged, list(min_scores))
         counts = filter_scan(Path(scan_dir), rules, Path(output), Path(rejected) if rejected else None)
     click.echo(f"{counts.line()} -> {output}" + (f", {rejected}" if rejected else ""), err=True)
 
@@ -188,29 +191,55 @@ def validate(inputs: tuple[str, ...]) -> None:
 @options(ScanConfig, "traits", "vectors", "base_responses", "max_tokens", "max_new_tokens", "turns", **PATHS)
 @click.option("--json", "json_out", type=click.Path(dir_okay=False), metavar="FILE",
               help="Also write the metrics as JSON.")
+@click.option("--benchmark", metavar="NAME",
+              help="Record the results in a detection card under this benchmark name: scans then show each "
+                   "trait's verdict (trust / screen only / not detected) beside its scores.")
+@click.option("--card", type=click.Path(dir_okay=False), metavar="FILE",
+              help="The detection card to update with --benchmark [default: CACHE/cards/MODEL.json, which scans "
+                   "read].")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
 def evaluate(inputs: tuple[str, ...], control: tuple[str, ...], label_field: str, json_out: str | None,
-             quiet: bool, **settings) -> None:
+             benchmark: str | None, card: str | None, quiet: bool, **settings) -> None:
     """Measure how well the scan separates labelled data: per trait, the AUROC of dP for the
     trait-carrying records against the controls, precision among the top 5% and 10% by dP, and
     each side's dataset-level mean dP with a 95% bootstrap interval.
 
     Label the data either with two sides (DATA trait-inducing, --control FILE the control) or
     with a field in each JSONL record (--label-field): a trait name, 'inducing' or 'control'.
+    For a trait flagged below the model's answers (refusal), the inducing records are expected to
+    score lower: AUROC and precision rank by -dP.
 
     Exit codes: 0 done, 2 usage error, unreadable input or a bad label.
     """
+    from ..scanning import card_mode
     from ..scanning.evaluate import evaluate_scan, format_table, to_json
 
     with user_errors("finished batches are"):
         config = ScanConfig(inputs=list(inputs), **{k: list(v) if isinstance(v, tuple) else v
                                                     for k, v in settings.items()})
-        results, quarantined = evaluate_scan(config, [Path(c) for c in control], label_field, not quiet)
-    click.echo(format_table(results))
-    if quarantined:
-        click.echo(f"{quarantined} records quarantined (not scored); see `dataset-audit validate`", err=True)
+        done = evaluate_scan(config, [Path(c) for c in control], label_field, not quiet)
+        if benchmark:
+            path = update_card(Path(card) if card else None, benchmark, card_mode(config), done)
+    click.echo(format_table(done.results))
+    if done.quarantined:
+        click.echo(f"{done.quarantined} records quarantined (not scored); see `dataset-audit validate`", err=True)
     if json_out:
-        Path(json_out).write_text(to_json(results), encoding="utf-8")
+        Path(json_out).write_text(to_json(done.results), encoding="utf-8")
+    if benchmark:
+        click.echo(f"detection card -> {path}", err=True)
+
+
+def update_card(path: Path | None, benchmark: str, mode: str, done) -> Path:
+    """Record an evaluation in a detection card (created if new); returns the card's path."""
+    from ..files import file_sha256
+    from ..scanning.card import Card, cards_dir
+
+    path = path or cards_dir() / f"{done.model}.json"
+    card = Card.load(path) if path.is_file() else Card(done.model)
+    for result in done.results:
+        card.add(benchmark, mode, result.trait, file_sha256(Path(done.vectors[result.trait])), result)
+    card.save(path)
+    return path
 
 
 @click.command(context_settings=CONTEXT)

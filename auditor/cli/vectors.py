@@ -12,18 +12,23 @@ from .common import CONTEXT, MODEL_OPTIONS, options, user_errors
 
 EXTRACT_OPTIONS = ("judge", "judge_model", "api_key_env", "judge_concurrency", "samples_per_question", "temperature",
                    "max_new_tokens", "trait_threshold", "coherence_threshold", "with_examples", "from_examples",
-                   "layer", "out", "report")
+                   "from_pairs", "neutral", "folds", "flags", "layer", "out", "report")
 
 
 @click.command(context_settings=CONTEXT)
 @click.argument("trait_name", metavar="TRAIT")
 @options(ExtractSettings, *MODEL_OPTIONS, *EXTRACT_OPTIONS,
          out={"type": click.Path(dir_okay=False)}, with_examples={"decls": ("--with-examples",), "is_flag": True},
+         from_pairs={"type": click.Path(exists=True, dir_okay=False)}, neutral={"type": click.Path(exists=True)},
          from_examples={"decls": ("--from-examples",), "is_flag": True})
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
 def extract(trait_name: str, quiet: bool, **given) -> None:
     """Extract the persona vector of TRAIT (a built-in or user trait name, or a trait JSON file) for a
     model, and write it with a per-layer summary and an HTML report.
+
+    With --from-pairs, fit it on your own labelled pairs instead (any model, any TRAIT name): the
+    difference of mean response activations at every layer, the layer chosen by k-fold
+    cross-validated AUROC (--folds), the per-layer figures in the vector's metadata and the report.
 
     The model answers every extraction question under each pos and neg system prompt; a judge
     keeps the pairs whose pos answer shows the trait and neg answer does not (both coherent);
@@ -81,15 +86,21 @@ def traits_show(name: str, as_json: bool) -> None:
 
     from rich.console import Console
 
+    from ..scanning.card import card_table, known_cards
     from ..traits import load_trait
-    from ..traits.console import print_trait
+    from ..traits.console import print_card, print_trait
 
     with user_errors():
         trait = load_trait(name)
     if as_json:
         click.echo(json.dumps(trait.to_json(), indent=2, ensure_ascii=False))
-    else:
-        print_trait(trait, Console())
+        return
+    console = Console()
+    print_trait(trait, console)
+    cards = [c for c in known_cards() if trait.name in c.traits]
+    rows = [row for card in cards for row in card_table(card, [trait.name])]
+    verdicts = {mode: cards[0].verdict(trait.name, mode) for mode in ("generate", "none")} if cards else {}
+    print_card(trait.name, rows, verdicts, console)
 
 
 @traits.command("new")

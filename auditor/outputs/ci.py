@@ -22,7 +22,7 @@ import pyarrow as pa
 
 from ..config import ScanConfig
 from ..files import atomic_write_bytes, atomic_write_text
-from ..scanning.result import column, table_traits
+from ..scanning.result import column, table_traits, trait_sign
 from ..text import excerpt
 from ..version import __version__
 from .gate import GateResult
@@ -82,14 +82,15 @@ def findings(table: pa.Table, results: list[GateResult]) -> list[Finding]:
         for offender in result.offenders if result.failed else ():
             broken[(offender.sample_id, result.gate.trait)].append(result.gate.text)
     source, line, ids, prompt = (column(table, c) for c in ("source", "line", "sample_id", "prompt"))
-    found = []
+    found, concern = [], {}
     for trait in table_traits(table.schema):
+        concern[trait] = trait_sign(table.schema, trait)
         score, dp = column(table, f"{trait}_score"), column(table, f"{trait}_dp")
         hit = column(table, f"{trait}_flagged").astype(bool) | np.isin(ids, [s for s, t in broken if t == trait])
         found += [Finding(trait, str(source[i]), int(line[i]), str(ids[i]), float(score[i]), float(dp[i]),
                           str(prompt[i] or ""), tuple(broken.get((str(ids[i]), trait), ())))
                   for i in np.flatnonzero(hit)]
-    return sorted(found, key=lambda f: -f.score)
+    return sorted(found, key=lambda f: -concern[f.trait] * f.score)
 
 
 def _escape_data(text: str) -> str:

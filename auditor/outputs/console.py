@@ -8,8 +8,11 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
+from ..scanning.card import MEANING, NOT_DETECTED, NOT_EVALUATED, SCREEN_ONLY, TRUST
 from ..scanning.result import ScanResult
 from ..text import excerpt
+
+VERDICT_STYLE = {TRUST: "green", SCREEN_ONLY: "yellow", NOT_DETECTED: "red", NOT_EVALUATED: "dim"}
 
 
 def counts_line(result: ScanResult) -> str:
@@ -29,8 +32,9 @@ def top_flagged_table(result: ScanResult, top: int = 10) -> Table:
     table.add_column("where", style="cyan", no_wrap=True)
     table.add_column("prompt", ratio=1, overflow="fold")
     table.add_column("response", ratio=2, overflow="fold")
-    rows = [(t.score[i], t, i) for t in result.traits for i in np.flatnonzero(t.flagged)]
-    for score, t, i in sorted(rows, key=lambda row: -row[0])[:top]:
+    rows = [(t.sign * t.score[i], t, i) for t in result.traits for i in np.flatnonzero(t.flagged)]
+    for _, t, i in sorted(rows, key=lambda row: -row[0])[:top]:
+        score = t.score[i]
         record = result.records[i]
         prompt, response = record.exchange()
         table.add_row(t.trait, f"{score:.2f}", f"{t.dp[i]:+.2f}", f"{Path(record.source).name}:{record.line}",
@@ -42,5 +46,8 @@ def print_results(result: ScanResult, console: Console, top: int = 10) -> None:
     console.print(top_flagged_table(result, top))
     for t in result.traits:
         s = t.summary()
-        console.print(f"[bold]{t.trait}[/]: {s['flagged']} flagged ({s['flagged_share']:.1%}) at score >= "
-                      f"{t.threshold}, dataset mean dP {s['mean_dp']:+.3f} (mean score {s['mean_score']:+.3f})")
+        at = f">= {t.threshold}" if t.sign > 0 else f"<= {-t.threshold} (below the model's answers)"
+        console.print(f"[bold]{t.trait}[/]: {s['flagged']} flagged ({s['flagged_share']:.1%}) at score {at}, "
+                      f"dataset mean dP {s['mean_dp']:+.3f} (mean score {s['mean_score']:+.3f})")
+        verdict = result.verdicts.get(t.trait, NOT_EVALUATED)
+        console.print(f"  detection on labelled data: [{VERDICT_STYLE[verdict]}]{verdict}[/] - {MEANING[verdict]}")

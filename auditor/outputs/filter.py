@@ -23,26 +23,31 @@ from ..scanning.result import column, table_traits
 
 _MAX = re.compile(r"\s*(?P<trait>[\w.-]+)\s*=\s*(?P<value>[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*")
 # Each rejected record is counted once, under the first of these that applies.
-REASON_KINDS = ("quarantined", "not scanned", "over --max", "flagged")
+REASON_KINDS = ("quarantined", "not scanned", "over --max", "under --min", "flagged")
 
 
 @dataclass(frozen=True)
 class FilterRules:
-    """Which scored records to drop: a maximum score per trait, and/or any flagged one."""
+    """Which scored records to drop: a maximum and a minimum score per trait, and/or any flagged one."""
 
     max_scores: dict[str, float] = field(default_factory=dict)
     drop_flagged: bool = False
+    min_scores: dict[str, float] = field(default_factory=dict)
 
     @classmethod
-    def parse(cls, max_texts: list[str], drop_flagged: bool) -> FilterRules:
-        """From `--max TRAIT=SCORE` texts; an AuditError for a malformed one."""
-        limits = {}
-        for text in max_texts:
-            match = _MAX.fullmatch(text)
-            if not match:
-                raise AuditError(f"--max {text!r}: expected TRAIT=SCORE, e.g. evil=0.8")
-            limits[match["trait"]] = float(match["value"])
-        return cls(limits, drop_flagged)
+    def parse(cls, max_texts: list[str], drop_flagged: bool, min_texts: list[str] = ()) -> FilterRules:
+        """From `--max TRAIT=SCORE` and `--min TRAIT=SCORE` texts; an AuditError for a malformed one."""
+        return cls(_limits("--max", max_texts), drop_flagged, _limits("--min", min_texts))
+
+
+def _limits(flag: str, texts: list[str]) -> dict[str, float]:
+    limits = {}
+    for text in texts:
+        match = _MAX.fullmatch(text)
+        if not match:
+            raise AuditError(f"{flag} {text!r}: expected TRAIT=SCORE, e.g. evil=0.8 (or refusal=-0.8 with --min)")
+        limits[match["trait"]] = float(match["value"])
+    return limits
 
 
 @dataclass
@@ -73,9 +78,10 @@ class _Verdicts:
         scan_dir = folder.path
         table = folder.read_scores(f"filter {scan_dir}")
         traits = table_traits(table.schema)
-        unknown = sorted(set(rules.max_scores) - set(traits))
+        unknown = sorted((set(rules.max_scores) | set(rules.min_scores)) - set(traits))
         if unknown:
-            raise AuditError(f"--max {unknown[0]}: trait not in {scan_dir}/scores.parquet "
+            option = "--max" if unknown[0] in rules.max_scores else "--min"
+            raise AuditError(f"{option} {unknown[0]}: trait not in {scan_dir}/scores.parquet "
                              f"(traits: {', '.join(traits)})")
         keys = list(zip(map(str, column(table, "source")), map(int, column(table, "index")), strict=True))
         reasons: dict[tuple[str, int], list[str]] = {key: [] for key in keys}
@@ -83,6 +89,10 @@ class _Verdicts:
             for i, score in enumerate(column(table, f"{trait}_score")):
                 if score > limit:
                     reasons[keys[i]].append(f"over --max: {trait} score {score:.3f} > {limit:g}")
+        for trait, limit in rules.min_scores.items():
+            for i, score in enumerate(column(table, f"{trait}_score")):
+                if score < limit:
+                    reasons[keys[i]].append(f"under --min: {trait} score {score:.3f} < {limit:g}")
         if rules.drop_flagged:
             flags = {t: column(table, f"{t}_flagged").astype(bool) for t in traits}
             for i, key in enumerate(keys):

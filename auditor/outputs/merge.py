@@ -111,14 +111,16 @@ def _summary(table: pa.Table, reasons: list[str], shards: list[ShardOutput], man
     threshold = manifest["settings"]["threshold"]
     traits = [TraitScores(trait, column(table, f"{trait}_dp"), column(table, f"{trait}_score"),
                           column(table, f"{trait}_flagged").astype(bool), threshold,
-                          manifest["vectors"][trait]["layer"]) for trait in table_traits(table.schema)]
+                          manifest["vectors"][trait]["layer"], manifest["vectors"][trait].get("flags", "above"))
+              for trait in table_traits(table.schema)]
     reused = 0
     for s in shards:  # which rows a --baseline shard reused is not in its scores.parquet, only the count
         try:
             reused += s.folder.summary()["records"]["reused"]
         except (AuditError, KeyError, TypeError):
             pass
-    return summarise(table.num_rows, reasons, int(column(table, "truncated").sum()), reused, traits)
+    verdicts = {trait: v.get("verdict", "not evaluated") for trait, v in manifest["vectors"].items()}
+    return summarise(table.num_rows, reasons, int(column(table, "truncated").sum()), reused, traits, verdicts)
 
 
 def _merged_manifest(shards: list[ShardOutput]) -> dict:

@@ -16,8 +16,9 @@ import pyarrow.parquet as pq
 from ..errors import AuditError
 from ..files import atomic_write_text
 from ..html import template_environment
+from ..scanning.card import MEANING, NOT_EVALUATED, RULE, card_table, known_cards
 from ..scanning.folder import ScanFolder
-from ..scanning.result import column, table_traits
+from ..scanning.result import column, table_traits, trait_sign
 from ..scanning.tags import DETECTORS, message_text
 from ..text import excerpt
 from ..version import __version__
@@ -52,11 +53,12 @@ def _context(folder: ScanFolder, top_n: int) -> dict:
     dp = {t: column(table, f"{t}_dp") for t in traits}
     flagged = {t: column(table, f"{t}_flagged") for t in traits}
 
-    cards = [_card(t, i, summary, score[t], dp[t], flagged[t]) for i, t in enumerate(traits)]
+    signs = {t: trait_sign(parquet.schema_arrow, t) for t in traits}
+    cards = [_card(t, i, summary, score[t], dp[t], flagged[t], signs[t]) for i, t in enumerate(traits)]
     colors = {c["name"]: c["color"] for c in cards}
     flagged_rows = np.flatnonzero(np.logical_or.reduce([flagged[t] for t in traits]))
     texts = _take(parquet, ["prompt", "response", "tags"], flagged_rows)
-    best = np.max([score[t][flagged_rows] for t in traits], axis=0)
+    best = np.max([signs[t] * score[t][flagged_rows] for t in traits], axis=0)
     pushes = [[t for t in traits if flagged[t][r]] for r in flagged_rows]
     records = {k: summary.get("records", {}).get(k, 0) for k in ("total", "scored", "quarantined", "truncated")}
     return {
@@ -64,7 +66,9 @@ def _context(folder: ScanFolder, top_n: int) -> dict:
         "scan": _scan(manifest),
         "records": records,
         "traits": cards,
-        "rows": _rows(parquet, traits, score, dp, flagged, top_n, colors),
+        "detection": _detection(manifest, traits),
+        "detection_rule": RULE[0].upper() + RULE[1:] + ".",
+        "rows": _rows(parquet, traits, score, dp, flagged, top_n, colors, signs),
         "flagged_total": int(flagged_rows.size),
         "top_n": top_n,
         "themes": _themes(folder, texts, pushes, best, colors),
@@ -77,9 +81,9 @@ def _context(folder: ScanFolder, top_n: int) -> dict:
 
 
 def _rows(parquet: pq.ParquetFile, traits: list[str], score: dict, dp: dict, flagged: dict, top_n: int,
-          colors: dict[str, str]) -> list[dict]:
-    """The flagged-sample table: each trait's `top_n` highest-scoring flagged rows, highest score first."""
-    top = {t: _top(score[t], flagged[t], top_n) for t in traits}
+          colors: dict[str, str], signs: dict[str, int]) -> list[dict]:
+    """The flagged-sample table: each trait's `top_n` furthest flagged rows, furthest first."""
+    top = {t: _top(signs[t] * score[t], flagged[t], top_n) for t in traits}
     shown = np.unique(np.concatenate(list(top.values())))
     details = _take(parquet, ["index", "source", "line", "sample_id", "prompt", "response", "tags", "conversation",
                               "truncated"], shown)
@@ -94,8 +98,9 @@ def _rows(parquet: pq.ParquetFile, traits: list[str], score: dict, dp: dict, fla
                 "response": excerpt(d["response"], 320), "messages": _messages(d["conversation"]),
                 "source": d["source"], "source_name": Path(d["source"]).name, "line": d["line"],
                 "index": d["index"], "sample_id": d["sample_id"], "truncated": bool(d["truncated"]),
+                "concern": signs[t] * float(score[t][r]),
             })
-    return sorted(rows, key=lambda row: -row["score"])
+    return sorted(rows, key=lambda row: -row["concern"])
 
 
 def _traits(schema: pa.Schema, summary: dict) -> list[str]:
@@ -126,6 +131,17 @@ def _themes(folder: ScanFolder, texts: dict[str, list], pushes: list[list[str]],
     return themes
 
 
+def _detection(manifest: dict, traits: list[str]) -> list[tuple]:
+    """The detection-card rows of the vectors this scan used (by their files' sha256)."""
+    used = {t: v.get("sha256") for t, v in manifest.get("vectors", {}).items() if t in traits}
+    rows = []
+    for card in known_cards():
+        rows += [row for row in card_table(card, [t for t, sha in used.items()
+                                                   if card.traits.get(t, {}).get("vector_sha256") == sha])
+                 if row not in rows]
+    return rows
+
+
 def _quarantine(folder: ScanFolder) -> list[dict]:
     """The first QUARANTINE_SHOWN quarantine entries."""
     entries = []
@@ -138,10 +154,12 @@ def _quarantine(folder: ScanFolder) -> list[dict]:
     return entries
 
 
-def _card(trait: str, i: int, summary: dict, score: np.ndarray, dp: np.ndarray, flagged: np.ndarray) -> dict:
+def _card(trait: str, i: int, summary: dict, score: np.ndarray, dp: np.ndarray, flagged: np.ndarray,
+          sign: int) -> dict:
     """A trait's summary card; summary.json's numbers, else ones computed from the columns."""
     info = summary.get("traits", {}).get(trait, {})
     threshold = float(info.get("threshold", math.nan))
+    verdict = info.get("verdict", NOT_EVALUATED)
     mean_score = float(info.get("mean_score", np.nanmean(score) if score.size else math.nan))
     count = int(info.get("flagged", flagged.sum()))
     return {
@@ -152,9 +170,13 @@ def _card(trait: str, i: int, summary: dict, score: np.ndarray, dp: np.ndarray, 
         "flagged": count,
         "share": float(info.get("flagged_share", count / max(score.size, 1))),
         "threshold": threshold,
+        "below": sign < 0,
+        "verdict": verdict,
+        "verdict_meaning": MEANING[verdict][0].upper() + MEANING[verdict][1:] + ".",
+        "verdict_class": verdict.replace(" ", "-"),
         "layer": info.get("layer", "?"),
-        "sentence": _meaning(trait, mean_score),
-        "hist": histogram(score, threshold),
+        "sentence": _meaning(trait, mean_score, sign),
+        "hist": histogram(score, sign * threshold, below=sign < 0),
     }
 
 
@@ -183,7 +205,7 @@ def _scan(manifest: dict) -> dict:
 
 
 def _top(score: np.ndarray, flagged: np.ndarray, top_n: int) -> np.ndarray:
-    """Row numbers of the `top_n` highest-scoring flagged rows."""
+    """Row numbers of the `top_n` highest-scoring flagged rows (give a trait flagged below its negated score)."""
     rows = np.flatnonzero(flagged)
     return rows[np.argsort(-score[rows], kind="stable")][:top_n]
 
@@ -218,11 +240,12 @@ def _messages(conversation: str | None) -> list[dict]:
     return shown
 
 
-def histogram(scores: np.ndarray, threshold: float) -> dict:
+def histogram(scores: np.ndarray, threshold: float, below: bool = False) -> dict:
     """SVG geometry for a HIST_BINS-bin histogram of scores with the threshold marked.
 
     The axis spans 0, the threshold and the 0.5-99.5 percentiles; scores beyond fall in the end
-    bins. The threshold is a bin edge, so bars are wholly under or over it.
+    bins. The threshold is a bin edge, so bars are wholly under or over it; `over` marks the flagged
+    side (under it for a trait flagged below, whose threshold is negative).
     """
     width, height, left, right, top, bottom = 400.0, 150.0, 34.0, 8.0, 10.0, 22.0
     finite = scores[np.isfinite(scores)]
@@ -231,19 +254,19 @@ def histogram(scores: np.ndarray, threshold: float) -> dict:
     lo, hi = min(marks + ends), max(marks + ends)
     step = (hi - lo) / (HIST_BINS - 1) if hi > lo else 1.0 / HIST_BINS
     anchor = threshold if math.isfinite(threshold) else lo
-    lo = anchor - math.ceil((anchor - lo) / step - 1e-9) * step
-    hi = lo + HIST_BINS * step
+    lo = anchor - math.ceil((anchor - lo) / step - 1e-9) * step - (step if below else 0.0)
+    hi = lo + HIST_BINS * step  # a spare bin beyond the threshold on the flagged side, for the clipped tail
     counts, edges = np.histogram(np.clip(finite, lo, hi), bins=HIST_BINS, range=(lo, hi))
-    below, above = bool((finite < lo).any()), bool((finite > hi).any())
+    clipped_low, clipped_high = bool((finite < lo).any()), bool((finite > hi).any())
     peak = max(int(counts.max(initial=0)), 1)
     plot_w, plot_h = width - left - right, height - top - bottom
     x = lambda v: left + (v - lo) / (hi - lo) * plot_w  # noqa: E731
     bars = []
     for i, (n, a, b) in enumerate(zip(counts.tolist(), edges[:-1], edges[1:], strict=True)):
         span = f"{a:.2f} to {b:.2f}"
-        if i == 0 and below:
+        if i == 0 and clipped_low:
             span = f"{b:.2f} or less"
-        elif i == HIST_BINS - 1 and above:
+        elif i == HIST_BINS - 1 and clipped_high:
             span = f"{a:.2f} or more"
         h = 0.0 if n == 0 else max(n / peak * plot_h, 1.5)
         bars.append(
@@ -254,7 +277,8 @@ def histogram(scores: np.ndarray, threshold: float) -> dict:
                 "h": h,
                 "title": f"{n:,} sample{'' if n == 1 else 's'} scoring {span}",
                 "count": n,
-                "over": math.isfinite(threshold) and a >= threshold - step / 2,
+                "over": math.isfinite(threshold)
+                and (b <= threshold + step / 2 if below else a >= threshold - step / 2),
             }
         )
     return {
@@ -281,7 +305,7 @@ def _nice_ticks(lo: float, hi: float, target: int = 5) -> list[float]:
     return [round(first + i * step, 10) for i in range(int((hi - first) / step) + 1)]
 
 
-def _meaning(trait: str, mean_score: float) -> str:
+def _meaning(trait: str, mean_score: float, sign: int = 1) -> str:
     """One sentence on what the dataset-level mean score says."""
     if not math.isfinite(mean_score):
         return "No scored samples."
@@ -289,14 +313,16 @@ def _meaning(trait: str, mean_score: float) -> str:
     if size < 0.05:
         return (
             "On average the answers sit where the model's own answers do: "
-            f"the data as a whole does not push toward {trait}."
+            f"the data as a whole does not push toward or away from {trait}."
         )
     direction = "toward" if mean_score > 0 else "away from"
     strength = "slightly" if size < 0.15 else "noticeably" if size < 0.4 else "strongly"
+    eroding = sign < 0 and mean_score < 0
+    concern = f" For {trait} that is the direction of concern: the data would erode it." if eroding else ""
     return (
         f"On average an answer sits {size:.2f} of a clear {trait} example's distance {direction} the trait, "
         f"beyond what the model would say itself: training on this data would {strength} push the model "
-        f"{direction} {trait}."
+        f"{direction} {trait}.{concern}"
     )
 
 

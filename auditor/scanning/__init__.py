@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ..config import ScanConfig
+from ..config import NO_BASE, ScanConfig
 from ..errors import AuditError
 from .shard import Shard
 
@@ -38,11 +38,21 @@ def scan(config: ScanConfig, show_progress: bool = False, projector: ProjectorFa
     `projector(config, show)` gives the model side (tests hand in one that plants scores); the local
     engine only.
     """
+    from .card import verdicts
+
     check_scan_settings(config)
     if config.engine == "ray":
         from .ray_engine import scan_on_ray
 
-        return scan_on_ray(config, show_progress)
-    from .local import scan_local
+        result = scan_on_ray(config, show_progress)
+    else:
+        from .local import scan_local
 
-    return scan_local(config, show_progress, projector)
+        result = scan_local(config, show_progress, projector)
+    result.verdicts = verdicts({v.trait: v.source for v in result.vectors}, card_mode(config))
+    return result
+
+
+def card_mode(config: ScanConfig) -> str:
+    """The detection card's mode for these settings: `none` (cheap mode), else `generate`."""
+    return "none" if config.base_responses == NO_BASE else "generate"

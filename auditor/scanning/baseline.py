@@ -69,4 +69,4 @@ class Baseline:
         for t in traits:
             t.dp[reused] = column(self.table, f"{t.trait}_dp")[rows]
             t.score[reused] = column(self.table, f"{t.trait}_score")[rows]
-            t.flagged = t.score >= t.threshold
+            t.reflag()

@@ -4,6 +4,8 @@ Labels are one per record: a trait name (the record carries that trait), `induci
 every scanned trait, as when a whole file is the trait-inducing side), or `control`. Per trait,
 the records carrying it are compared with the controls: sample-level AUROC of dP, precision among
 the top-ranked samples, and each side's dataset-level mean dP with a bootstrap confidence interval.
+For a trait flagged below the model's answers (refusal), records carrying it are those with the lower dP:
+AUROC and precision rank by -dP, and a negative difference of the means is the expected one.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from sklearn.metrics import roc_auc_score
 from ..config import ScanConfig
 from ..data import Record, expand_inputs
 from ..errors import AuditError
+from .scoring import ABOVE, sign
 
 INDUCING, CONTROL = "inducing", "control"
 TOP_FRACTIONS = (0.05, 0.10)
@@ -46,6 +49,12 @@ class TraitEvaluation:
     mean_dp_inducing: Interval
     mean_dp_control: Interval
     difference: Interval  # inducing minus control
+    flags: str = "above"
+
+    @property
+    def detected_difference(self) -> bool:
+        """Whether the 95% interval of the difference lies wholly on the trait's side of concern."""
+        return self.difference.low > 0 if self.flags != "below" else self.difference.high < 0
 
 
 def _resampled_means(values: np.ndarray, rounds: int, rng: np.random.Generator) -> np.ndarray:
@@ -76,21 +85,24 @@ def precision_at(scores: np.ndarray, positive: np.ndarray, fraction: float) -> f
     return float(positive[top].mean())
 
 
-def evaluate_trait(trait: str, dp: np.ndarray, positive: np.ndarray) -> TraitEvaluation:
+def evaluate_trait(trait: str, dp: np.ndarray, positive: np.ndarray, flags: str = ABOVE) -> TraitEvaluation:
     """Metrics of one trait's dP over records that are either positive (carry the trait) or controls."""
     pos, neg = dp[positive], dp[~positive]
     if len(pos) == 0 or len(neg) == 0:
         raise AuditError(f"trait {trait}: need both trait-carrying and control records "
                          f"(have {len(pos)} and {len(neg)})")
+    concern = sign(flags) * dp
     return TraitEvaluation(
-        trait=trait, inducing=len(pos), control=len(neg), auroc=float(roc_auc_score(positive, dp)),
-        precision_at={f"{round(f * 100)}%": precision_at(dp, positive, f) for f in TOP_FRACTIONS},
+        trait=trait, inducing=len(pos), control=len(neg), auroc=float(roc_auc_score(positive, concern)),
+        precision_at={f"{round(f * 100)}%": precision_at(concern, positive, f) for f in TOP_FRACTIONS},
         mean_dp_inducing=bootstrap_mean(pos), mean_dp_control=bootstrap_mean(neg),
-        difference=bootstrap_difference(pos, neg))
+        difference=bootstrap_difference(pos, neg), flags=flags)
 
 
-def evaluate(dp_by_trait: dict[str, np.ndarray], labels: list[str]) -> list[TraitEvaluation]:
-    """Per trait with trait-carrying records: its metrics against the controls (other traits' records left out)."""
+def evaluate(dp_by_trait: dict[str, np.ndarray], labels: list[str],
+             flags: dict[str, str] | None = None) -> list[TraitEvaluation]:
+    """Per trait with trait-carrying records: its metrics against the controls (other traits' records left out).
+    `flags`: each trait's side of concern [above]."""
     labels_array = np.array(labels)
     control = labels_array == CONTROL
     results = []
@@ -98,7 +110,7 @@ def evaluate(dp_by_trait: dict[str, np.ndarray], labels: list[str]) -> list[Trai
         carries = (labels_array == trait) | (labels_array == INDUCING)
         if carries.any():
             keep = carries | control
-            results.append(evaluate_trait(trait, np.asarray(dp)[keep], carries[keep]))
+            results.append(evaluate_trait(trait, np.asarray(dp)[keep], carries[keep], (flags or {}).get(trait, ABOVE)))
     if not results:
         raise AuditError(f"no record is labelled with a scanned trait ({', '.join(dp_by_trait)}) or '{INDUCING}'")
     return results
@@ -127,9 +139,19 @@ def labels_from_files(records: list[Record], control_files: list[Path]) -> list[
     return [CONTROL if r.source in controls else INDUCING for r in records]
 
 
+@dataclass
+class Evaluated:
+    """What `evaluate_scan` measured, and on what: the model, each trait's vector file, how many were quarantined."""
+
+    results: list[TraitEvaluation]
+    quarantined: int
+    model: str
+    vectors: dict[str, str]
+
+
 def evaluate_scan(config: ScanConfig, control_files: list[Path] | None, label_field: str,
-                  show_progress: bool = False) -> tuple[list[TraitEvaluation], int]:
-    """Scan `config.inputs` (plus `control_files`) and evaluate against the labels; also returns the quarantined count.
+                  show_progress: bool = False) -> Evaluated:
+    """Scan `config.inputs` (plus `control_files`) and evaluate against the labels.
 
     With `control_files`, `config.inputs` are the trait-inducing files; else each record's `label_field` says.
     """
@@ -146,7 +168,8 @@ def evaluate_scan(config: ScanConfig, control_files: list[Path] | None, label_fi
         labels = labels_from_files(result.records, controls)
     else:
         labels = labels_from_field(result.records, label_field, [t.trait for t in result.traits])
-    return evaluate({t.trait: t.dp for t in result.traits}, labels), len(result.quarantined)
+    results = evaluate({t.trait: t.dp for t in result.traits}, labels, {t.trait: t.flags for t in result.traits})
+    return Evaluated(results, len(result.quarantined), result.model_name, {v.trait: v.source for v in result.vectors})
 
 
 def to_json(results: list[TraitEvaluation]) -> str:

@@ -270,6 +270,8 @@ def _result(table: pa.Table | None, vectors: list[PersonaVector], files: list[Pa
     for v in vectors:
         dp, score = ((column(table, f"{v.trait}_{c}").astype(np.float64) if records else np.zeros(0))
                      for c in ("dp", "score"))
-        traits.append(TraitScores(v.trait, dp, score, score >= config.threshold, config.threshold, v.layer))
+        scores = TraitScores(v.trait, dp, score, score, config.threshold, v.layer, v.flags)
+        scores.reflag()
+        traits.append(scores)
     return ScanResult(records, quarantined, traits, truncated, vectors, files, model_name, tags, device, dtype,
                       np.zeros(len(records), dtype=bool))

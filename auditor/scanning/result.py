@@ -10,7 +10,7 @@ import datetime as dt
 import json
 import platform
 from collections import Counter
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -24,7 +24,8 @@ from ..data import Quarantined, Record
 from ..errors import AuditError
 from ..files import file_sha256
 from ..version import __version__
-from .scoring import TraitScores
+from .card import NOT_EVALUATED
+from .scoring import BELOW, TraitScores, sign
 
 if TYPE_CHECKING:
     from ..vectors.persona import PersonaVector
@@ -42,11 +43,18 @@ RECORD_COLUMNS = {
     "tags": pa.list_(pa.string()),
 }
 TRAIT_COLUMNS = {"dp": pa.float64(), "score": pa.float64(), "flagged": pa.bool_()}
+# A trait flagged below the model's answers (refusal) says so in the metadata of its columns: {"flags": "below"}.
 REQUIRED_COLUMNS = ("source", "line", "index", "sample_id", "truncated")  # what every reader relies on
 
 
 def trait_columns(trait: str) -> dict[str, pa.DataType]:
     return {f"{trait}_{kind}": kind_type for kind, kind_type in TRAIT_COLUMNS.items()}
+
+
+def trait_sign(schema: pa.Schema, trait: str) -> int:
+    """+1 when the trait's concern is a positive dP, -1 when it is a negative one (see scoring.py)."""
+    metadata = schema.field(f"{trait}_score").metadata or {}
+    return sign(metadata.get(b"flags", b"above").decode())
 
 
 def table_traits(schema: pa.Schema) -> list[str]:
@@ -85,11 +93,14 @@ def scores_table(records: list[Record], traits: list[TraitScores], truncated: np
         "conversation": [json.dumps(r.messages, ensure_ascii=False) for r in records],
         "truncated": truncated, "tags": tags,
     }
-    columns = {name: pa.array(values[name], kind) for name, kind in RECORD_COLUMNS.items()}
+    fields = [pa.field(name, kind) for name, kind in RECORD_COLUMNS.items()]
+    arrays = [pa.array(values[name], kind) for name, kind in RECORD_COLUMNS.items()]
     for t in traits:
+        metadata = {"flags": t.flags} if t.flags == BELOW else None
         for (name, kind), data in zip(trait_columns(t.trait).items(), (t.dp, t.score, t.flagged)):
-            columns[name] = pa.array(data, kind)
-    return pa.table(columns)
+            fields.append(pa.field(name, kind, metadata=metadata))
+            arrays.append(pa.array(data, kind))
+    return pa.table(arrays, schema=pa.schema(fields))
 
 
 def check_scores(schema: pa.Schema, path: Path, label: str) -> None:
@@ -113,14 +124,15 @@ def read_scores(path: Path, label: str) -> pa.Table:
 
 
 def summarise(scored: int, quarantine_reasons: list[str], truncated: int, reused: int,
-              traits: list[TraitScores]) -> dict:
-    """summary.json: record counts, quarantine reasons by kind, and each trait's dataset-level view."""
+              traits: list[TraitScores], verdicts: dict[str, str]) -> dict:
+    """summary.json: record counts, quarantine reasons by kind, and each trait's dataset-level view with its
+    detection verdict (scanning/card.py)."""
     reasons = Counter(reason.split(":")[0].split(" (")[0] for reason in quarantine_reasons)
     return {
         "records": {"total": scored + len(quarantine_reasons), "scored": scored,
                     "quarantined": len(quarantine_reasons), "truncated": truncated, "reused": reused,
                     "quarantine_reasons": dict(reasons.most_common())},
-        "traits": {t.trait: t.summary() for t in traits},
+        "traits": {t.trait: {**t.summary(), "verdict": verdicts.get(t.trait, NOT_EVALUATED)} for t in traits},
     }
 
 
@@ -147,13 +159,14 @@ class ScanResult:
     dtype: str
     reused: np.ndarray  # records whose scores were copied from --baseline, not computed
     threads: int = 0  # the CPU threads torch used
+    verdicts: dict[str, str] = field(default_factory=dict)  # per trait, from the detection cards
 
     def table(self) -> pa.Table:
         return scores_table(self.records, self.traits, self.truncated, self.tags)
 
     def summary(self) -> dict:
         return summarise(len(self.records), [q.reason for q in self.quarantined], int(self.truncated.sum()),
-                         int(self.reused.sum()), self.traits)
+                         int(self.reused.sum()), self.traits, self.verdicts)
 
     def manifest(self, config: ScanConfig) -> dict:
         """What is needed to reproduce the scan: versions, model, vector and input hashes, settings."""
@@ -166,7 +179,8 @@ class ScanResult:
             "model": {"name": self.model_name, "spec": config.model,
                       "num_layers": int(self.vectors[0].directions.shape[0] - 1) if self.vectors else None},
             "device": self.device, "dtype": self.dtype,
-            "vectors": {v.trait: {"layer": v.layer, "method": v.method, "model": v.model_name, "source": v.source,
+            "vectors": {v.trait: {"layer": v.layer, "method": v.method, "flags": v.flags, "model": v.model_name,
+                                  "source": v.source, "verdict": self.verdicts.get(v.trait, NOT_EVALUATED),
                                   "sha256": file_sha256(Path(v.source)), "calibration": asdict(v.calibration)}
                         for v in self.vectors},
             "inputs": [{"path": str(p), "sha256": file_sha256(p) if p.is_file() else None} for p in self.files],

@@ -1,4 +1,9 @@
-"""Projection differences, calibrated scores, flags and the dataset-level summary."""
+"""Projection differences, calibrated scores, flags and the dataset-level summary.
+
+Most traits are a concern when a sample sits further along them than the model's own answer (a positive
+dP: `flags = "above"`). Some are a concern the other way: a sample more compliant than the model's own
+answer sits *below* it on `refusal` (a negative dP), so such a trait flags negative scores (`"below"`).
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
+
+ABOVE, BELOW = "above", "below"  # which side of the model's own answer is the concern
 
 if TYPE_CHECKING:  # vectors hold torch tensors; scores are read without torch
     from ..vectors.persona import PersonaVector
@@ -21,6 +28,15 @@ class TraitScores:
     flagged: np.ndarray
     threshold: float
     layer: int
+    flags: str = ABOVE
+
+    @property
+    def sign(self) -> int:
+        return sign(self.flags)
+
+    def reflag(self) -> None:
+        """Flags from the current scores: at or beyond the threshold on the trait's side of concern."""
+        self.flagged = self.sign * self.score >= self.threshold
 
     def summary(self) -> dict:
         n = len(self.dp)
@@ -28,7 +44,7 @@ class TraitScores:
                 "mean_score": float(self.score.mean()) if n else 0.0,
                 "flagged": int(self.flagged.sum()),
                 "flagged_share": float(self.flagged.mean()) if n else 0.0,
-                "threshold": self.threshold, "layer": self.layer}
+                "threshold": self.threshold, "layer": self.layer, "flags": self.flags}
 
 
 def projection_difference(vector: PersonaVector, sample_proj: np.ndarray, base_proj: np.ndarray | None) -> np.ndarray:
@@ -37,8 +53,15 @@ def projection_difference(vector: PersonaVector, sample_proj: np.ndarray, base_p
     return sample_proj - reference
 
 
+def sign(flags: str) -> int:
+    """+1 for a trait flagged above the model's own answers, -1 for one flagged below."""
+    return -1 if flags == BELOW else 1
+
+
 def score_trait(vector: PersonaVector, dp: np.ndarray, threshold: float) -> TraitScores:
-    """score = dP in units of the held-out gap between trait and neutral answers; flagged at >= threshold."""
-    score = dp / vector.calibration.gap
-    return TraitScores(trait=vector.trait, dp=dp, score=score, flagged=score >= threshold,
-                       threshold=threshold, layer=vector.layer)
+    """score = dP in units of the held-out gap between trait and neutral answers; flagged at >= threshold (at
+    <= -threshold for a trait flagged below)."""
+    scores = TraitScores(trait=vector.trait, dp=dp, score=dp / vector.calibration.gap, flagged=dp[:0],
+                         threshold=threshold, layer=vector.layer, flags=vector.flags)
+    scores.reflag()
+    return scores

@@ -44,6 +44,7 @@ class Trait:
     questions: dict[str, list[str]]
     judge_rubric: str
     examples: list[Example] = field(default_factory=list)
+    flags: str = "above"  # "below": a sample is a concern when it sits below the model's answer (refusal)
 
     @classmethod
     def from_file(cls, path: Path) -> Trait:
@@ -51,7 +52,8 @@ class Trait:
             data = json.loads(Path(path).read_text(encoding="utf-8"))
             examples = [Example(**e) for e in data.get("examples", [])]
             return cls(name=data["name"], description=data["description"], instructions=data["instructions"],
-                       questions=data["questions"], judge_rubric=data["judge_rubric"], examples=examples)
+                       questions=data["questions"], judge_rubric=data["judge_rubric"], examples=examples,
+                       flags=data.get("flags", "above"))
         except (OSError, json.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
             raise AuditError(f"{path}: not a valid trait file ({exc})") from exc
 
@@ -62,6 +64,8 @@ class Trait:
         data = asdict(self)
         if not self.examples:
             del data["examples"]
+        if self.flags == "above":
+            del data["flags"]
         return data
 
     def save(self, path: Path) -> None:
@@ -82,6 +86,8 @@ class Trait:
                 found.append(f"judge_rubric must contain {placeholder} exactly once")
         if any(e.split not in SPLITS for e in self.examples):
             found.append(f"an example's split is not one of {', '.join(SPLITS)}")
+        if self.flags not in ("above", "below"):
+            found.append(f"flags must be 'above' or 'below', not {self.flags!r}")
         return found
 
     @staticmethod

@@ -49,3 +49,20 @@ def print_trait(trait: Trait, console: Console) -> None:
         console.print(f"\n[bold]authored examples[/]: {counts}")
     for problem in trait.problems():
         console.print(f"[yellow]problem:[/] {escape(problem)}")
+    if trait.flags == "below":
+        console.print("\n[bold]flags below[/]: a sample is a concern when its answer sits below the model's own "
+                      "(a negative dP and score)")
+
+
+def print_card(trait: str, rows: list[tuple], verdicts: dict[str, str], console: Console) -> None:
+    """The trait's rows of the detection cards (see auditor.scanning.card), and its verdicts."""
+    if not rows:
+        console.print(f"\n[bold]detection card[/]: none covers {escape(trait)} (dataset-audit evaluate --benchmark)")
+        return
+    table = Table(title=f"Detection card: {trait}", title_justify="left",
+                  caption="; ".join(f"{mode}: {v}" for mode, v in verdicts.items()), caption_justify="left")
+    for name in ("benchmark", "mode", "AUROC", "mean dP difference [95% CI]", "detected"):
+        table.add_column(name, justify="right" if name in ("AUROC",) else "left")
+    for row in rows:
+        table.add_row(*map(escape, row[1:]))
+    console.print(table)

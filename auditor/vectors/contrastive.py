@@ -181,5 +181,5 @@ def extract_from_description(lm: LoadedModel, trait: Trait, settings: ExtractSet
             if variant == MAIN and settings.with_examples:
                 contrast = contrast + authored_contrast(lm, trait, settings.batch_size, step)
                 method += "+authored"
-            vectors[variant] = fit_vector(lm, trait.name, contrast, method, settings.layer)
+            vectors[variant] = fit_vector(lm, trait.name, contrast, method, settings.layer, trait.flags)
     return Extraction(vectors, pairs, judge.name if judge else "none")

@@ -46,7 +46,7 @@ def separation(trait: np.ndarray, neutral: np.ndarray) -> dict:
 
 
 def fit_vector(lm: LoadedModel, trait: str, contrast: Contrast, method: str,
-               layer: int | None = None) -> PersonaVector:
+               layer: int | None = None, flags: str = "above") -> PersonaVector:
     """v_l = mean(pos) - mean(neg) at every layer.
 
     The layer is the one that best separates the held-out pos from neg activations (AUROC, then
@@ -71,7 +71,7 @@ def fit_vector(lm: LoadedModel, trait: str, contrast: Contrast, method: str,
                               auroc=stats[layer]["auroc"], n=len(tp))
     return PersonaVector(trait=trait, directions=directions, layer=layer, model_name=lm.name,
                          model_fingerprint=lm.fingerprint(), method=method, calibration=calibration,
-                         layer_stats=stats)
+                         layer_stats=stats, flags=flags)
 
 
 def _answer_means(lm: LoadedModel, examples: list[Example], kind: str, batch_size: int,
@@ -96,4 +96,4 @@ def authored_contrast(lm: LoadedModel, trait: Trait, batch_size: int = 8,
 def extract_from_examples(lm: LoadedModel, trait: Trait, batch_size: int = 8, layer: int | None = None,
                           on_batch: Callable[[int], None] | None = None) -> PersonaVector:
     """The trait's vector from its authored answers alone (no generation, no judge)."""
-    return fit_vector(lm, trait.name, authored_contrast(lm, trait, batch_size, on_batch), METHOD, layer)
+    return fit_vector(lm, trait.name, authored_contrast(lm, trait, batch_size, on_batch), METHOD, layer, trait.flags)

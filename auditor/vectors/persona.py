@@ -45,6 +45,7 @@ class PersonaVector:
     method: str
     calibration: Calibration
     layer_stats: list[dict] = field(default_factory=list)
+    flags: str = "above"  # "below": samples are a concern when they sit below the model's own answers
     source: str = ""  # the file it was loaded from or saved to; not stored in the file
 
     def unit(self, layer: int | None = None) -> torch.Tensor:
@@ -52,7 +53,9 @@ class PersonaVector:
         return v / v.norm().clamp_min(1e-12)
 
     def metadata(self) -> dict:
-        return {k: v for k, v in asdict(self).items() if k not in ("directions", "source")}
+        """What the file stores beside the directions (`flags` only when "below": older files read the same)."""
+        return {k: v for k, v in asdict(self).items()
+                if k not in ("directions", "source") and not (k == "flags" and v == "above")}
 
     def save(self, path: Path) -> None:
         blob = save({"directions": self.directions.float().contiguous().cpu()},
