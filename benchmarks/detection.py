@@ -29,13 +29,25 @@ from auditor.config import ScanConfig
 from auditor.scanning import scan
 from auditor.scanning.evaluate import CONTROL, INDUCING, TraitEvaluation, evaluate, labels_from_files
 
+# What the shipped card says beyond its numbers (shown with them in the report and `traits show`).
+NOTES = {"hallucinating": (
+    "Grounded data is out of scope: when the prompt carries the source text (a knowledge snippet, a retrieved "
+    "document, a system prompt with facts), whether an answer goes beyond it is not measured, and the vector cannot "
+    "tell a faithful, fact-rich answer from an unsupported one. Its benchmarks are questions without sources.")}
+
 
 def run(bench: Benchmark, data: Path, work: Path, mode: str, per_side: int, batch_size: int,
-        max_new_tokens: int | None = None) -> dict:
+        max_new_tokens: int | None = None, extra_vectors: list[str] = ()) -> dict:
+    """Scan the benchmark's two files in `mode` with the default traits, its own, and the traits of
+    `extra_vectors` (vector files), and evaluate every trait on them."""
+    from auditor.vectors.persona import PersonaVector
+
     inducing, control = convert(bench, data, work, per_side)
     traits = list(TRAITS) + ([bench.trait] if bench.trait not in TRAITS else [])
+    traits += [PersonaVector.load(Path(p)).trait for p in extra_vectors]
     config = ScanConfig(inputs=[str(inducing), str(control)], traits=traits, base_responses=mode,
-                        batch_size=batch_size, max_new_tokens=max_new_tokens or ScanConfig().max_new_tokens)
+                        vectors=list(extra_vectors), batch_size=batch_size,
+                        max_new_tokens=max_new_tokens or ScanConfig().max_new_tokens)
     start = time.perf_counter()
     scanned = scan(config)
     seconds = time.perf_counter() - start
@@ -122,6 +134,7 @@ def main(data: Path, work: Path, prompts: int, none_n: int | None, only: tuple[s
                     detection.add(bench.name, mode, bench.trait, file_sha256(Path(runs[-1]["vectors"][bench.trait])),
                                   own)
     if detection:
+        detection.notes.update(NOTES)
         detection.save(card)
         click.echo(f"detection card -> {card}", err=True)
     (work / "detection.json").write_text(json.dumps(

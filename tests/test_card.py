@@ -52,14 +52,17 @@ def test_a_trait_marked_not_detected_is_labelled_so(project, tmp_path):
     replace(vector, method="copy for a test").save(mine)
     card = Card("planted")
     card.add("some-benchmark", "none", "evil", file_sha256(mine), evaluation(0.52, -1.0, 1.0))
+    card.notes["evil"] = "Grounded <data> is out of scope."
     cards_dir().mkdir(parents=True)
     card.save(cards_dir() / "planted.json")
+    assert Card.load(cards_dir() / "planted.json") == card
     result = project.invoke("scan", "data.jsonl", "--traits", "evil", "--vectors", str(mine), "--base-responses",
                             "none")
     assert result.exit_code == 0, result.output
     assert "detection on labelled data: not detected" in result.output
     html = Path("audit-out/report.html").read_text()
     assert "Detection on labelled data: not detected." in html and "some-benchmark" in html
+    assert "<b>evil</b>: Grounded &lt;data&gt; is out of scope." in html  # the card's note, escaped
     assert json.loads(Path("audit-out/summary.json").read_text())["traits"]["evil"]["verdict"] == NOT_DETECTED
 
 

@@ -67,6 +67,7 @@ def _context(folder: ScanFolder, top_n: int) -> dict:
         "records": records,
         "traits": cards,
         "detection": _detection(manifest, traits),
+        "detection_notes": _detection_notes(manifest, traits),
         "detection_rule": RULE[0].upper() + RULE[1:] + ".",
         "rows": _rows(parquet, traits, score, dp, flagged, top_n, colors, signs),
         "flagged_total": int(flagged_rows.size),
@@ -140,6 +141,13 @@ def _detection(manifest: dict, traits: list[str]) -> list[tuple]:
                                                    if card.traits.get(t, {}).get("vector_sha256") == sha])
                  if row not in rows]
     return rows
+
+
+def _detection_notes(manifest: dict, traits: list[str]) -> list[tuple[str, str]]:
+    """(trait, note) from the detection cards about the vectors this scan used."""
+    used = {t: v.get("sha256") for t, v in manifest.get("vectors", {}).items() if t in traits}
+    return [(t, card.notes[t]) for card in known_cards() for t, sha in used.items()
+            if t in card.notes and card.traits.get(t, {}).get("vector_sha256") == sha]
 
 
 def _quarantine(folder: ScanFolder) -> list[dict]:

@@ -47,17 +47,19 @@ class Card:
 
     model: str
     traits: dict[str, dict] = field(default_factory=dict)
+    notes: dict[str, str] = field(default_factory=dict)  # per trait: what its benchmarks do not cover, say
 
     @classmethod
     def load(cls, path: Path) -> Card:
         try:
             data = json.loads(Path(path).read_text(encoding="utf-8"))
-            return cls(data["model"], data["traits"])
+            return cls(data["model"], data["traits"], dict(data.get("notes", {})))
         except (OSError, json.JSONDecodeError, KeyError, TypeError) as exc:
             raise AuditError(f"{path}: not a detection card ({exc})") from None
 
     def save(self, path: Path) -> None:
-        atomic_write_text(Path(path), json.dumps({"model": self.model, "rule": RULE, "traits": self.traits},
+        atomic_write_text(Path(path), json.dumps({"model": self.model, "rule": RULE, "traits": self.traits,
+                                                  **({"notes": self.notes} if self.notes else {})},
                                                  indent=2, sort_keys=True) + "\n")
 
     def add(self, benchmark: str, mode: str, trait: str, vector_sha256: str, evaluation) -> None:

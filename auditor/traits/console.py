@@ -54,8 +54,8 @@ def print_trait(trait: Trait, console: Console) -> None:
                       "(a negative dP and score)")
 
 
-def print_card(trait: str, rows: list[tuple], verdicts: dict[str, str], console: Console) -> None:
-    """The trait's rows of the detection cards (see auditor.scanning.card), and its verdicts."""
+def print_card(trait: str, rows: list[tuple], verdicts: dict[str, str], console: Console, note: str = "") -> None:
+    """The trait's rows of the detection cards (see auditor.scanning.card), its verdicts and the card's note."""
     if not rows:
         console.print(f"\n[bold]detection card[/]: none covers {escape(trait)} (dataset-audit evaluate --benchmark)")
         return
@@ -66,3 +66,5 @@ def print_card(trait: str, rows: list[tuple], verdicts: dict[str, str], console:
     for row in rows:
         table.add_row(*map(escape, row[1:]))
     console.print(table)
+    if note:
+        console.print(f"[bold]note[/]: {escape(note)}")
