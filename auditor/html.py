@@ -9,10 +9,20 @@ from __future__ import annotations
 import base64
 import hashlib
 from importlib.resources import files
+from pathlib import Path
 
 from jinja2 import Environment, FileSystemBytecodeCache, FileSystemLoader, StrictUndefined
 
 from .cache import cache_dir
+
+
+def templates_dir() -> Path:
+    """The installed package `auditor.templates`, else (a source tree used without installing) the repository's
+    reports/templates beside the `auditor` package."""
+    try:
+        return Path(str(files("auditor.templates")))
+    except ModuleNotFoundError:
+        return Path(__file__).resolve().parent.parent / "reports" / "templates"
 
 
 def template_environment() -> Environment:
@@ -21,7 +31,7 @@ def template_environment() -> Environment:
     compiled = cache_dir() / "templates"  # compiling the report template takes longer than rendering it
     compiled.mkdir(parents=True, exist_ok=True)
     env = Environment(
-        loader=FileSystemLoader(str(files("auditor.templates"))),
+        loader=FileSystemLoader(str(templates_dir())),
         bytecode_cache=FileSystemBytecodeCache(str(compiled)),
         autoescape=True,
         undefined=StrictUndefined,
