@@ -11,8 +11,9 @@ the `extract --from-pairs` fitting (difference of means, layer by 5-fold cross-v
 
 and prints (1) the cosine between each direction and the previously shipped `hallucinating` vector
 (benchmarks/data/hallucinating-previous.safetensors) and the shipped one, at every layer; (2) the AUROC of
-each direction (previous, specificity, fabrication, shipped) on caa-hallucination, truthfulqa and
-halueval-general, in both modes, from one scan per benchmark and mode that scores all four. Every number goes
+each direction (previous, specificity, fabrication, shipped, and the shipped one with the specificity
+direction projected out at every layer) on caa-hallucination, truthfulqa and halueval-general, in both
+modes, from one scan per benchmark and mode that scores all five. Every number goes
 to WORK/hallucination_directions.json.
 """
 
@@ -58,10 +59,18 @@ def cosines(vectors: dict[str, PersonaVector]) -> dict[str, list[float]]:
     out = {}
     for ref in ("previous", "shipped"):
         for name, v in vectors.items():
-            if name != ref and not (ref == "shipped" and name == "previous"):
+            if name != ref and not (ref == "shipped" and name == "previous") and "minus" not in name:
                 out[f"{name} vs {ref}"] = [round(float(v.unit(layer) @ vectors[ref].unit(layer)), 3)
                                            for layer in range(v.directions.shape[0])]
     return out
+
+
+def without(vector: PersonaVector, direction: PersonaVector, trait: str) -> PersonaVector:
+    """`vector` with `direction` projected out at every layer (same layer and calibration: AUROC and dP
+    differences do not depend on the calibration)."""
+    unit = direction.directions / direction.directions.norm(dim=1, keepdim=True).clamp_min(1e-12)
+    kept = vector.directions - (vector.directions * unit).sum(1, keepdim=True) * unit
+    return replace(vector, trait=trait, directions=kept, method=f"{vector.method} minus {direction.trait}")
 
 
 @click.command()
@@ -80,16 +89,20 @@ def main(data: Path, work: Path, prompts: int, batch_size: int) -> None:
     previous.save(paths["previous"])
     vectors = {name: PersonaVector.load(p) for name, p in paths.items()}
     vectors["shipped"] = PersonaVector.load(builtin_vector_path("hallucinating"))
+    paths["shipped minus specificity"] = out / "hallucinating-minus-specificity.safetensors"
+    without(vectors["shipped"], vectors["specificity"], "hallucinating-minus-specificity").save(
+        paths["shipped minus specificity"])
+    vectors["shipped minus specificity"] = PersonaVector.load(paths["shipped minus specificity"])
     layers = {name: v.layer for name, v in vectors.items()}
     cos = cosines(vectors)
     names = {"previous": "hallucinating-previous", "specificity": "specificity", "fabrication": "fabrication",
-             "shipped": "hallucinating"}
+             "shipped": "hallucinating", "shipped minus specificity": "hallucinating-minus-specificity"}
     aurocs = {}
     for bench in (b for b in BENCHMARKS if b.name in BENCHES):
         per_side = prompts if bench.paired else prompts // 2
         for mode in ("generate", "none"):
             result = run(bench, data, work, mode, per_side, batch_size,
-                         extra_vectors=[str(paths[k]) for k in ("previous", "specificity", "fabrication")])
+                         extra_vectors=[str(paths[k]) for k in names if k != "shipped"])
             for key, trait in names.items():
                 aurocs.setdefault(key, {})[f"{bench.name} {mode}"] = round(result["results"][trait].auroc, 3)
     (work / "hallucination_directions.json").write_text(json.dumps(
