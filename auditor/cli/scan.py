@@ -50,9 +50,16 @@ def scan(ctx: click.Context, config_file: str | None, quiet: bool, **given) -> N
     HF datasets) and write scores.parquet, quarantine.jsonl, summary.json, manifest.json and
     report.html to --out.
 
-    Records in OpenAI `messages`, ShareGPT `conversations`, Alpaca `instruction/input/output`,
-    `prompt/completion` and `prompt/response` formats are recognised automatically. Records
-    that cannot be scored go to quarantine.jsonl with their line and reason.
+    Records in OpenAI `messages` (with `tool_calls`, `tool` turns and per-turn `weight`), ShareGPT
+    `conversations`, Alpaca `instruction/input/output`, `prompt/completion`, `prompt/response`,
+    preference pairs (`prompt/chosen/rejected`, or HH-style `chosen/rejected` conversations) and
+    pre-templated `text` (ChatML, Llama-3, Gemma, Mistral [INST]) are recognised automatically.
+    Records that cannot be scored go to quarantine.jsonl with their line and reason.
+
+    The scored answer is the last assistant turn trained on (weight 0 turns are context); tool calls
+    count as its text, written `<tool_call>{"name": ..., "arguments": ...}</tool_call>`, so a turn
+    that only calls a tool is scored on its calls. A preference pair is scored on its margin,
+    dP(chosen) - dP(rejected) (columns <trait>_dp_chosen, _dp_rejected and _margin).
 
     Every option can also come from a config file (see --config), so a CI job can be just
     `dataset-audit scan`.

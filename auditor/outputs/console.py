@@ -37,8 +37,12 @@ def top_flagged_table(result: ScanResult, top: int = 10) -> Table:
         score = t.score[i]
         record = result.records[i]
         prompt, response = record.exchange()
+        shown = excerpt(response, 70)
+        if record.is_pair:
+            shown = (f"chosen: {excerpt(response, 50)} | rejected: {excerpt(record.rejected_response(), 50)} "
+                     f"(margin of dP {t.dp_chosen[i]:+.2f} and {t.dp_rejected[i]:+.2f})")
         table.add_row(t.trait, f"{score:.2f}", f"{t.dp[i]:+.2f}", f"{Path(record.source).name}:{record.line}",
-                      excerpt(prompt, 50), excerpt(response, 70))
+                      excerpt(prompt, 50), shown)
     return table
 
 
@@ -49,5 +53,10 @@ def print_results(result: ScanResult, console: Console, top: int = 10) -> None:
         at = f">= {t.threshold}" if t.sign > 0 else f"<= {-t.threshold} (below the model's answers)"
         console.print(f"[bold]{t.trait}[/]: {s['flagged']} flagged ({s['flagged_share']:.1%}) at score {at}, "
                       f"dataset mean dP {s['mean_dp']:+.3f} (mean score {s['mean_score']:+.3f})")
+        if "pairs" in s:
+            p = s["pairs"]
+            console.print(f"  {p['n']} preference pairs, scored on their margin dP(chosen) - dP(rejected): mean "
+                          f"{p['mean_margin']:+.3f} (chosen {p['mean_dp_chosen']:+.3f}, rejected "
+                          f"{p['mean_dp_rejected']:+.3f}), {p['flagged']} flagged")
         verdict = result.verdicts.get(t.trait, NOT_EVALUATED)
         console.print(f"  detection on labelled data: [{VERDICT_STYLE[verdict]}]{verdict}[/] - {MEANING[verdict]}")

@@ -13,6 +13,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from ..data import trained_text
 from ..errors import AuditError
 from ..files import atomic_write_text
 from ..html import template_environment
@@ -85,8 +86,10 @@ def _rows(parquet: pq.ParquetFile, traits: list[str], score: dict, dp: dict, fla
     """The flagged-sample table: each trait's `top_n` furthest flagged rows, furthest first."""
     top = {t: _top(signs[t] * score[t], flagged[t], top_n) for t in traits}
     shown = np.unique(np.concatenate(list(top.values())))
+    names = parquet.schema_arrow.names
+    sides = [f"{t}_dp_{side}" for t in traits for side in ("chosen", "rejected")] if "rejected" in names else []
     details = _take(parquet, ["index", "source", "line", "sample_id", "prompt", "response", "tags", "conversation",
-                              "truncated"], shown)
+                              "truncated", *(["rejected", *sides] if sides else [])], shown)
     at = {int(r): i for i, r in enumerate(shown)}
     rows = []
     for t in traits:
@@ -98,7 +101,7 @@ def _rows(parquet: pq.ParquetFile, traits: list[str], score: dict, dp: dict, fla
                 "response": excerpt(d["response"], 320), "messages": _messages(d["conversation"]),
                 "source": d["source"], "source_name": Path(d["source"]).name, "line": d["line"],
                 "index": d["index"], "sample_id": d["sample_id"], "truncated": bool(d["truncated"]),
-                "concern": signs[t] * float(score[t][r]),
+                "concern": signs[t] * float(score[t][r]), "pair": _pair(d, t),
             })
     return sorted(rows, key=lambda row: -row["concern"])
 
@@ -210,6 +213,15 @@ def _top(score: np.ndarray, flagged: np.ndarray, top_n: int) -> np.ndarray:
     return rows[np.argsort(-score[rows], kind="stable")][:top_n]
 
 
+def _pair(details: dict, trait: str) -> dict | None:
+    """A preference pair's rejected answer and the dP of each side (None for a plain record)."""
+    if not details.get("rejected"):
+        return None
+    rejected = _messages(details["rejected"])
+    return {"rejected": excerpt(rejected[-1]["content"] if rejected else "", 320),
+            "dp_chosen": details[f"{trait}_dp_chosen"], "dp_rejected": details[f"{trait}_dp_rejected"]}
+
+
 def _take(parquet: pq.ParquetFile, columns: list[str], rows: np.ndarray) -> dict[str, list]:
     """Values of `columns` at the sorted row numbers `rows`, reading one batch at a time."""
     out: dict[str, list] = {c: [] for c in columns}
@@ -233,7 +245,7 @@ def _messages(conversation: str | None) -> list[dict]:
     for message in (parsed if isinstance(parsed, list) else [])[:MAX_MESSAGES]:
         if not isinstance(message, dict):
             continue
-        text = message_text(message.get("content"))
+        text = trained_text(message) if message.get("tool_calls") else message_text(message.get("content"))
         if len(text) > MESSAGE_CHARS:
             text = f"{text[:MESSAGE_CHARS]}… [{len(text) - MESSAGE_CHARS:,} more characters]"
         shown.append({"role": str(message.get("role", "?")), "content": text})

@@ -6,6 +6,9 @@ the records carrying it are compared with the controls: sample-level AUROC of dP
 the top-ranked samples, and each side's dataset-level mean dP with a bootstrap confidence interval.
 For a trait flagged below the model's answers (refusal), records carrying it are those with the lower dP:
 AUROC and precision rank by -dP, and a negative difference of the means is the expected one.
+
+Preference pairs need no labels: their rejected answers are the trait-carrying side and their chosen answers
+the controls (each side's dP against the shared base answer).
 """
 
 from __future__ import annotations
@@ -153,22 +156,30 @@ def evaluate_scan(config: ScanConfig, control_files: list[Path] | None, label_fi
                   show_progress: bool = False) -> Evaluated:
     """Scan `config.inputs` (plus `control_files`) and evaluate against the labels.
 
-    With `control_files`, `config.inputs` are the trait-inducing files; else each record's `label_field` says.
+    With `control_files`, `config.inputs` are the trait-inducing files; else each record's `label_field` says,
+    or, when every record is a preference pair, its sides do (rejected: inducing, chosen: control).
     """
     from ..vectors.resolve import trait_name
     from . import scan
     from .local import read_inputs
 
     controls = expand_inputs(control_files) if control_files else []
+    pairs = False
     if not control_files:  # bad labels fail before the model runs
-        traits = [trait_name(spec) for spec in config.traits]
-        labels_from_field(read_inputs(config.inputs, config.limit)[1], label_field, traits)
+        records = read_inputs(config.inputs, config.limit)[1]
+        pairs = bool(records) and all(r.is_pair for r in records)
+        if not pairs:
+            labels_from_field(records, label_field, [trait_name(spec) for spec in config.traits])
     result = scan(replace(config, inputs=[*config.inputs, *map(str, controls)]), show_progress=show_progress)
-    if control_files:
-        labels = labels_from_files(result.records, controls)
+    flags = {t.trait: t.flags for t in result.traits}
+    if pairs:
+        n = len(result.records)
+        dp = {t.trait: np.concatenate([t.dp_rejected, t.dp_chosen]) for t in result.traits}
+        results = evaluate(dp, [INDUCING] * n + [CONTROL] * n, flags)
     else:
-        labels = labels_from_field(result.records, label_field, [t.trait for t in result.traits])
-    results = evaluate({t.trait: t.dp for t in result.traits}, labels, {t.trait: t.flags for t in result.traits})
+        labels = (labels_from_files(result.records, controls) if control_files
+                  else labels_from_field(result.records, label_field, [t.trait for t in result.traits]))
+        results = evaluate({t.trait: t.dp for t in result.traits}, labels, flags)
     return Evaluated(results, len(result.quarantined), result.model_name, {v.trait: v.source for v in result.vectors})
 
 

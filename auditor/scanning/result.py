@@ -43,6 +43,9 @@ RECORD_COLUMNS = {
     "tags": pa.list_(pa.string()),
 }
 TRAIT_COLUMNS = {"dp": pa.float64(), "score": pa.float64(), "flagged": pa.bool_()}
+# A scan with preference pairs also has `rejected` (the rejected conversation, JSON; null for plain records) and,
+# per trait, these (null for plain records); a pair's <trait>_dp, _score and _flagged are its margin's.
+PAIR_COLUMNS = ("dp_chosen", "dp_rejected", "margin")
 # A trait flagged below the model's answers (refusal) says so in the metadata of its columns: {"flags": "below"}.
 REQUIRED_COLUMNS = ("source", "line", "index", "sample_id", "truncated")  # what every reader relies on
 
@@ -95,12 +98,29 @@ def scores_table(records: list[Record], traits: list[TraitScores], truncated: np
     }
     fields = [pa.field(name, kind) for name, kind in RECORD_COLUMNS.items()]
     arrays = [pa.array(values[name], kind) for name, kind in RECORD_COLUMNS.items()]
+    with_pairs = any(r.is_pair for r in records)
+    if with_pairs:
+        fields.append(pa.field("rejected", pa.string()))
+        arrays.append(pa.array([json.dumps(r.rejected, ensure_ascii=False) if r.is_pair else None for r in records],
+                               pa.string()))
     for t in traits:
         metadata = {"flags": t.flags} if t.flags == BELOW else None
         for (name, kind), data in zip(trait_columns(t.trait).items(), (t.dp, t.score, t.flagged)):
             fields.append(pa.field(name, kind, metadata=metadata))
             arrays.append(pa.array(data, kind))
+        if with_pairs:
+            pairs = t.pairs
+            for kind, data in zip(PAIR_COLUMNS, (t.dp_chosen, t.dp_rejected, np.where(pairs, t.dp, np.nan))):
+                fields.append(pa.field(f"{t.trait}_{kind}", pa.float64(), metadata=metadata))
+                arrays.append(pa.array(data, pa.float64(), from_pandas=True))  # NaN -> null
     return pa.table(arrays, schema=pa.schema(fields))
+
+
+def pair_scores(table: pa.Table, trait: str) -> dict[str, np.ndarray]:
+    """dp_chosen and dp_rejected of a trait from a scores table (NaN for plain records), if it has pairs."""
+    if f"{trait}_dp_rejected" not in table.column_names:
+        return {}
+    return {f"dp_{side}": column(table, f"{trait}_dp_{side}") for side in ("chosen", "rejected")}
 
 
 def check_scores(schema: pa.Schema, path: Path, label: str) -> None:
