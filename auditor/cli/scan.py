@@ -143,25 +143,39 @@ def merge(shard_dirs: tuple[str, ...], out: str, fail_on: tuple[str, ...], **ci)
               help="Reject records whose <trait>_score is under SCORE (repeatable, e.g. --min refusal=-0.8 for a "
                    "trait flagged below the model's answers).")
 @click.option("--drop-flagged", is_flag=True, help="Reject records flagged for any trait by the scan.")
-@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), metavar="FILE",
-              help="Where to write the kept records (JSONL).")
+@click.option("--decisions", type=click.Path(dir_okay=False), metavar="FILE",
+              help="A reviewer's decisions, exported from the report's flagged samples: records marked drop are "
+                   "rejected, records marked keep are kept even if a rule above rejects them.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), metavar="FILE",
+              help="Where to write the kept records (JSONL); never one of the scan's inputs.")
 @click.option("--rejected", type=click.Path(dir_okay=False), metavar="FILE",
-              help='Where to write the rejected records: JSON lines {"source", "line", "reason", "record"}.')
+              help='Where to write the rejected records: JSON lines {"source", "line", "reason", "record"}; never '
+                   "one of the scan's inputs.")
+@click.option("--in-place", is_flag=True,
+              help="Instead of -o, replace each input (JSONL files only) with its kept records, atomically; the "
+                   "rejected records go to --rejected, else to NAME.rejected.jsonl beside each input NAME.jsonl.")
 def filter_command(scan_dir: str, max_scores: tuple[str, ...], min_scores: tuple[str, ...], drop_flagged: bool,
-                   output: str, rejected: str | None) -> None:
-    """Write the input records of the scan in DIR that pass, in order, to --output.
+                   decisions: str | None, output: str | None, rejected: str | None, in_place: bool) -> None:
+    """Write the input records of the scan in DIR that pass, in order, to --output (or back to the
+    inputs, with --in-place).
 
     The inputs listed in DIR/manifest.json are read again (run this from the directory the scan
     ran in; they must be unchanged). JSONL records are copied byte for byte; records from other
     formats are written as one JSON object per line. Quarantined records, records past the scan's
-    --limit, and those over a --max, under a --min or flagged (with --drop-flagged) are rejected.
+    --limit, and those over a --max, under a --min or flagged (with --drop-flagged) are rejected;
+    --decisions overrides these rules for the records a reviewer marked.
+
+    Exit codes: 0 done, 2 usage error, an output that would overwrite an input, or a bad decisions file.
     """
+    from ..outputs.decisions import Decisions
     from ..outputs.filter import FilterRules, filter_scan
 
     with user_errors():
         rules = FilterRules.parse(list(max_scores), drop_flagged, list(min_scores))
-        counts = filter_scan(Path(scan_dir), rules, Path(output), Path(rejected) if rejected else None)
-    click.echo(f"{counts.line()} -> {output}" + (f", {rejected}" if rejected else ""), err=True)
+        counts = filter_scan(Path(scan_dir), rules, Path(output) if output else None,
+                             Path(rejected) if rejected else None,
+                             Decisions.read(Path(decisions)) if decisions else None, in_place)
+    click.echo(f"{counts.line()} -> {', '.join(map(str, counts.files))}", err=True)
 
 
 @click.command(context_settings=CONTEXT)

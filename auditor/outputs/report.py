@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 
 from ..data import trained_text
 from ..errors import AuditError
-from ..files import atomic_write_text
+from ..files import atomic_write_text, file_sha256
 from ..html import template_environment
 from ..scanning.card import MEANING, NOT_EVALUATED, RULE, card_table, known_cards
 from ..scanning.folder import ScanFolder
@@ -65,6 +65,8 @@ def _context(folder: ScanFolder, top_n: int) -> dict:
     return {
         "report_version": __version__,
         "scan": _scan(manifest),
+        "review": {"folder": folder.path.resolve().name, "created": str(manifest.get("created", "")),
+                   "scores_sha256": file_sha256(folder.scores)},
         "records": records,
         "traits": cards,
         "detection": _detection(manifest, traits),
