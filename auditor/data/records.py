@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 
 from ..cache import content_hash
@@ -26,6 +27,14 @@ class Record:
     @property
     def sample_id(self) -> str:
         return content_hash(self.messages)
+
+    def field(self, name: str) -> object:
+        """A top-level field of the record as read (from `raw`); None if it is absent or the record no JSON object."""
+        try:
+            obj = json.loads(self.raw) if self.raw else None
+        except (json.JSONDecodeError, RecursionError):
+            return None
+        return obj.get(name) if isinstance(obj, dict) else None
 
     def turns(self, which: str = "last") -> list[tuple[Messages, str]]:
         """(prompt messages, response) for each assistant turn to score: the last one or all."""
