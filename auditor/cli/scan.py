@@ -14,11 +14,10 @@ from .common import CONTEXT, EXIT_FAILED, EXIT_OK, model_options, options, user_
 
 PATHS = {"vectors": {"type": click.Path(dir_okay=False)}, "out": {"type": click.Path(file_okay=False)},
          "baseline": {"type": click.Path(dir_okay=False)}, "junit": {"type": click.Path(dir_okay=False)},
-         "sarif": {"type": click.Path(dir_okay=False)}}
-SCAN_OPTIONS = ("traits", "vectors", "out", "base_responses", "limit", "max_tokens", "max_new_tokens",
-                "gen_batch_size", "turns",
-                "threshold", "top", "fail_on", "baseline", "format", "junit", "sarif", "shard", "engine", "address",
-                "num_gpus_per_worker", "concurrency", "generator")
+         "sarif": {"type": click.Path(dir_okay=False)}, "force": {"decls": ("--force",), "is_flag": True}}
+SCAN_OPTIONS = ("traits", "vectors", "out", "force", "base_responses", "limit", "max_tokens", "max_new_tokens",
+                "gen_batch_size", "turns", "threshold", "top", "group_by", "fail_on", "baseline", "format", "junit",
+                "sarif", "shard", "engine", "address", "num_gpus_per_worker", "concurrency", "generator")
 CI_OPTIONS = ("fail_on", "format", "junit", "sarif")
 
 
@@ -48,7 +47,7 @@ def _gate_and_exit(fail_on: list[str], table, headline: str, config: ScanConfig)
 def scan(ctx: click.Context, config_file: str | None, quiet: bool, **given) -> None:
     """Score every record of DATA (JSONL[.gz], JSON, Parquet, CSV files, folders of them, or saved
     HF datasets) and write scores.parquet, quarantine.jsonl, summary.json, manifest.json and
-    report.html to --out.
+    report.html to --out. --out must be new, empty or a previous scan's folder (else --force).
 
     Records in OpenAI `messages` (with `tool_calls`, `tool` turns and per-turn `weight`), ShareGPT
     `conversations`, Alpaca `instruction/input/output`, `prompt/completion`, `prompt/response`,
@@ -60,6 +59,10 @@ def scan(ctx: click.Context, config_file: str | None, quiet: bool, **given) -> N
     count as its text, written `<tool_call>{"name": ..., "arguments": ...}</tool_call>`, so a turn
     that only calls a tool is scored on its calls. A preference pair is scored on its margin,
     dP(chosen) - dP(rejected) (columns <trait>_dp_chosen, _dp_rejected and _margin).
+
+    With several source files (or --group-by FIELD), a table shows which one brings each trait:
+    per file (or value), its records, mean dP with a 95% bootstrap interval and flagged share,
+    the highest per trait marked.
 
     Every option can also come from a config file (see --config), so a CI job can be just
     `dataset-audit scan`.
@@ -82,12 +85,14 @@ def scan(ctx: click.Context, config_file: str | None, quiet: bool, **given) -> N
         gates = [Gate.parse(text) for text in config.fail_on]
         if config.traits and not any(t.endswith(".json") for t in config.traits):  # else checked after the scan
             check_traits(gates, config.traits)
-        result = run_scan(config, show_progress=not quiet, projector=(ctx.obj or {}).get("projector"))
         folder = ScanFolder(Path(config.out))
-        folder.write(result.table(), [q.to_json() for q in result.quarantined], result.summary(),
-                     result.manifest(config))
+        if not config.force:
+            folder.check_reusable(keep=[p for p in (config.junit, config.sarif) if p])
+        result = run_scan(config, show_progress=not quiet, projector=(ctx.obj or {}).get("projector"))
+        summary = result.summary()
+        folder.write(result.table(), [q.to_json() for q in result.quarantined], summary, result.manifest(config))
         render_report(folder.path)
-        print_results(result, Console(), config.top)
+        print_results(result, summary, Console(), config.top)
     headline = f"{counts_line(result)} -> {config.out}/"
     click.echo(headline, err=True)
     _gate_and_exit(config.fail_on, result.table().filter(pa.array(~result.reused)), headline, config)

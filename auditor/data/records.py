@@ -51,6 +51,14 @@ class Record:
     def is_pair(self) -> bool:
         return self.rejected is not None
 
+    def field(self, name: str) -> object:
+        """A top-level field of the record as read (from `raw`); None if it is absent or the record no JSON object."""
+        try:
+            obj = json.loads(self.raw) if self.raw else None
+        except (json.JSONDecodeError, RecursionError):
+            return None
+        return obj.get(name) if isinstance(obj, dict) else None
+
     def turns(self, which: str = "last") -> list[tuple[Messages, str]]:
         """(prompt messages, response) for each trained assistant turn to score: the last one or all."""
         return trained_turns(self.messages, which)

@@ -20,12 +20,12 @@ import pyarrow as pa
 from ..errors import AuditError
 from ..scanning.baseline import SCORING_SETTINGS
 from ..scanning.folder import ScanFolder
-from ..scanning.result import column, pair_scores, row_numbers, summarise, table_traits
+from ..scanning.result import GROUP_COLUMN, column, group_field, pair_scores, row_numbers, summarise, table_traits
 from ..scanning.scoring import TraitScores
 from ..scanning.shard import Shard
 
 # What every shard must share, besides these settings: the same inputs, model, dtype and vectors.
-SHARED_SETTINGS = (*SCORING_SETTINGS, "traits", "limit", "threshold", "dtype", "trust_remote_code")
+SHARED_SETTINGS = (*SCORING_SETTINGS, "traits", "limit", "threshold", "dtype", "trust_remote_code", "group_by")
 SHARED_FIELDS = ("tool_version", "model", "dtype", "inputs")
 
 
@@ -122,7 +122,10 @@ def _summary(table: pa.Table, reasons: list[str], shards: list[ShardOutput], man
         except (AuditError, KeyError, TypeError):
             pass
     verdicts = {trait: v.get("verdict", "not evaluated") for trait, v in manifest["vectors"].items()}
-    return summarise(table.num_rows, reasons, int(column(table, "truncated").sum()), reused, traits, verdicts)
+    group_by = group_field(table.schema)
+    return summarise(table.num_rows, reasons, int(column(table, "truncated").sum()), reused, traits, verdicts,
+                     column(table, "source").tolist(), group_by,
+                     column(table, GROUP_COLUMN).tolist() if group_by else None)
 
 
 def _merged_manifest(shards: list[ShardOutput]) -> dict:

@@ -21,7 +21,7 @@ from ..scanning.card import MEANING, NOT_EVALUATED, RULE, card_table, known_card
 from ..scanning.folder import ScanFolder
 from ..scanning.result import column, table_traits, trait_sign
 from ..scanning.tags import DETECTORS, message_text
-from ..text import excerpt
+from ..text import excerpt, short_paths
 from ..version import __version__
 from .themes import find_themes
 
@@ -71,6 +71,7 @@ def _context(folder: ScanFolder, top_n: int) -> dict:
         "traits": cards,
         "detection": _detection(manifest, traits),
         "detection_rule": RULE[0].upper() + RULE[1:] + ".",
+        "groups": _groups(summary, traits),
         "rows": _rows(parquet, traits, score, dp, flagged, top_n, colors, signs),
         "flagged_total": int(flagged_rows.size),
         "top_n": top_n,
@@ -112,6 +113,34 @@ def _traits(schema: pa.Schema, summary: dict) -> list[str]:
     """The table's traits, in summary.json's order."""
     order = list(summary.get("traits", {}))
     return sorted(table_traits(schema), key=lambda t: (order.index(t) if t in order else len(order), t))
+
+
+def _groups(summary: dict, traits: list[str]) -> list[dict]:
+    """summary.json's tables by source file and by the --group-by field (scanning/groups.py), those with more than
+    one group: per group its name (shortened for display), records and, per trait, a cell with the top ones marked."""
+    blocks = [("source", summary.get("sources") or {}, True)]
+    if by_field := summary.get("group_by"):
+        blocks.append((str(by_field.get("field")), by_field, False))
+    shown = []
+    for what, block, paths in blocks:
+        groups, top = block.get("groups", []), block.get("top", {})
+        if len(groups) < 2:
+            continue
+        names = [str(g["name"]) for g in groups]
+        rows = [{"name": name, "shown": short, "records": g["records"],
+                 "cells": [_group_cell(g["traits"].get(t), top.get(t, {}), name) for t in traits]}
+                for g, name, short in zip(groups, names, short_paths(names) if paths else names, strict=True)]
+        shown.append({"what": what, "rows": rows})
+    return shown
+
+
+def _group_cell(stats: dict | None, top: dict, name: str) -> dict | None:
+    if stats is None:
+        return None
+    low, high = stats["mean_dp_ci95"]
+    return {"mean_dp": stats["mean_dp"], "low": low, "high": high, "flagged": stats["flagged"],
+            "share": stats["flagged_share"], "top_dp": top.get("mean_dp") == name,
+            "top_share": top.get("flagged_share") == name}
 
 
 def _themes(folder: ScanFolder, texts: dict[str, list], pushes: list[list[str]], best: np.ndarray,

@@ -25,19 +25,10 @@ from ..config import ScanConfig
 from ..data import Record, expand_inputs
 from ..errors import AuditError
 from .scoring import ABOVE, sign
+from .stats import Interval, bootstrap_difference, bootstrap_mean
 
 INDUCING, CONTROL = "inducing", "control"
 TOP_FRACTIONS = (0.05, 0.10)
-
-
-@dataclass
-class Interval:
-    mean: float
-    low: float
-    high: float
-
-    def __str__(self) -> str:
-        return f"{self.mean:+.3f} [{self.low:+.3f}, {self.high:+.3f}]"
 
 
 @dataclass
@@ -58,28 +49,6 @@ class TraitEvaluation:
     def detected_difference(self) -> bool:
         """Whether the 95% interval of the difference lies wholly on the trait's side of concern."""
         return self.difference.low > 0 if self.flags != "below" else self.difference.high < 0
-
-
-def _resampled_means(values: np.ndarray, rounds: int, rng: np.random.Generator) -> np.ndarray:
-    return values[rng.integers(0, len(values), (rounds, len(values)))].mean(axis=1)
-
-
-def _interval(point: float, draws: np.ndarray, level: float) -> Interval:
-    tail = (1 - level) / 2 * 100
-    return Interval(float(point), *map(float, np.percentile(draws, [tail, 100 - tail])))
-
-
-def bootstrap_mean(values: np.ndarray, rounds: int = 2000, level: float = 0.95, seed: int = 0) -> Interval:
-    """The mean of `values` with a percentile bootstrap interval."""
-    rng = np.random.default_rng(seed)
-    return _interval(values.mean(), _resampled_means(values, rounds, rng), level)
-
-
-def bootstrap_difference(a: np.ndarray, b: np.ndarray, rounds: int = 2000, level: float = 0.95,
-                         seed: int = 0) -> Interval:
-    """mean(a) - mean(b), with a percentile bootstrap interval resampling `a` and `b` independently."""
-    rng = np.random.default_rng(seed)
-    return _interval(a.mean() - b.mean(), _resampled_means(a, rounds, rng) - _resampled_means(b, rounds, rng), level)
 
 
 def precision_at(scores: np.ndarray, positive: np.ndarray, fraction: float) -> float:
@@ -124,10 +93,7 @@ def labels_from_field(records: list[Record], field: str, traits: list[str]) -> l
     allowed = [*traits, INDUCING, CONTROL]
     labels = []
     for record in records:
-        try:
-            value = json.loads(record.raw).get(field) if record.raw else None
-        except (json.JSONDecodeError, AttributeError):
-            value = None
+        value = record.field(field)
         if value not in allowed:
             got = "missing" if value is None else f"{value!r}"
             raise AuditError(f"{record.source}:{record.line}: field '{field}' is {got}, "

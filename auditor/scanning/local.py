@@ -11,6 +11,7 @@ import numpy as np
 from ..config import ScanConfig
 from ..data import REJECTED, Quarantined, Record, expand_inputs, read_records
 from .baseline import Baseline
+from .groups import record_groups
 from .projection import Measured, ModelProjector, Projector, Unit
 from .result import ScanResult
 from .scoring import TraitScores, projection_difference, score_trait
@@ -123,4 +124,5 @@ def scan_local(config: ScanConfig, show: bool = False, projector: ProjectorFacto
     tags = [tag_sample(r.messages) for r in scored.records]
     return ScanResult(scored.records, in_input_order(quarantined + scored.missing, files), scored.traits,
                       scored.truncated, model.vectors, files, model.model_name, tags, model.device, model.dtype,
-                      scored.reused, torch.get_num_threads())
+                      scored.reused, torch.get_num_threads(), group_by=config.group_by,
+                      groups=record_groups(scored.records, config.group_by))

@@ -29,9 +29,10 @@ from ..errors import AuditError
 from ..model.loading import load_model
 from ..vectors.persona import PersonaVector
 from ..vectors.resolve import load_vectors
+from .groups import record_groups
 from .local import score_records
 from .projection import ModelProjector
-from .result import ScanResult, column, pair_scores, scores_table
+from .result import GROUP_COLUMN, ScanResult, column, pair_scores, scores_table
 from .scoring import TraitScores
 from .tags import tag_sample
 
@@ -171,7 +172,8 @@ class Scorer:
             projector = ModelProjector(projector.lm, projector.vectors, self.config, cached=False, given=given)
         scored = score_records(projector, records, self.config)
         table = scores_table(scored.records, scored.traits, scored.truncated,
-                             [tag_sample(r.messages) for r in scored.records])
+                             [tag_sample(r.messages) for r in scored.records], self.config.group_by,
+                             record_groups(scored.records, self.config.group_by))
         pos = dict(zip(batch.column("source").to_pylist(), batch.column("file_pos").to_pylist()))
         quarantined = [Quarantined(r["source"], r["line"], r["index"], r["reason"], r["raw"] or "")
                        for r in batch.select(["source", "line", "index", "reason", "raw"]).to_pylist()
@@ -259,6 +261,7 @@ def _result(table: pa.Table | None, vectors: list[PersonaVector], files: list[Pa
             device: str, dtype: str, config: ScanConfig) -> ScanResult:
     """The Ray output rows, in input order, as the ScanResult the local engine would give."""
     records, quarantined, truncated, tags = [], [], np.zeros(0, dtype=bool), []
+    groups = [] if config.group_by else None
     if table is not None and table.num_rows:
         table = table.take(np.lexsort((column(table, "index"), column(table, "file_pos"))))
         is_quarantine = table.column("quarantine").is_valid().to_numpy(zero_copy_only=False)
@@ -271,6 +274,8 @@ def _result(table: pa.Table | None, vectors: list[PersonaVector], files: list[Pa
                           rejected=json.loads(other) if other else None) for r, other in zip(rows, rejected)]
         truncated = column(table, "truncated").astype(bool)
         tags = table.column("tags").to_pylist()
+        if config.group_by:
+            groups = table.column(GROUP_COLUMN).to_pylist()
     traits = []
     for v in vectors:
         dp, score = ((column(table, f"{v.trait}_{c}").astype(np.float64) if records else np.zeros(0))
@@ -280,4 +285,4 @@ def _result(table: pa.Table | None, vectors: list[PersonaVector], files: list[Pa
         scores.reflag()
         traits.append(scores)
     return ScanResult(records, quarantined, traits, truncated, vectors, files, model_name, tags, device, dtype,
-                      np.zeros(len(records), dtype=bool))
+                      np.zeros(len(records), dtype=bool), group_by=config.group_by, groups=groups)
