@@ -22,6 +22,7 @@ import pytest
 from fake_scan import EVIL, PlantedModel, benign, chat, write_jsonl
 from test_report import XSS_PROMPT, make_scan
 
+from auditor.data import Record, read_records
 from auditor.outputs.report import render_report
 
 CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if os.path.exists("/usr/bin/chromium") else None)
@@ -303,3 +304,44 @@ def test_review_marks_export_and_filter(browser: Browser, tmp_path: Path, monkey
     assert Path("clean.jsonl").read_bytes() == lines[0] + lines[1] + lines[4]
     rejected = [json.loads(line) for line in Path("rejected.jsonl").read_text().splitlines()]
     assert [(r["line"], r["reason"]) for r in rejected] == [(3, "dropped by reviewer"), (4, "dropped by reviewer")]
+
+
+EXAMPLES = Path(__file__).parent.parent / "examples"
+SOURCE_ROWS = "Array.from(document.querySelectorAll('#sources tbody tr'))"
+
+
+def test_sources_and_preference_margins(browser: Browser, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The bundled example plus 40 hh-rlhf preference pairs: the report's per-source table names the file that
+    brings the trait, and the flagged pairs show their margin with both sides' dP (screenshots of both)."""
+    monkeypatch.chdir(tmp_path)
+    example, pairs = EXAMPLES / "chat_mix.jsonl", EXAMPLES / "hh_rlhf_pairs.jsonl"
+    records = [r for r in read_records(pairs) if isinstance(r, Record)]
+    assert len(records) == 40 and all(r.is_pair for r in records)
+    planted = {r.exchange()[1]: {"evil": 1.5} for r in records[:6]}  # six chosen answers pull toward evil
+    planted.update({r.rejected_response(): {"evil": 0.5} for r in records[:3]})  # three rejected ones a little
+    scan = PlantedModel(planted).invoke("scan", str(example), str(pairs), "--traits", "evil", "--base-responses",
+                                        "none", "-q")
+    assert scan.exit_code == 0, scan.output
+    browser.open(tmp_path / "audit-out" / "report.html")
+    assert browser.errors() == []
+
+    sources = browser.js(SOURCE_ROWS + ".map(r => [r.cells[0].title, r.cells[1].textContent.trim()])")
+    assert sources == [[str(example), "270"], [str(pairs), "40"]]
+    marked = browser.js(SOURCE_ROWS + ".map(r => Array.from(r.querySelectorAll('td.top')).length)")
+    assert marked == [0, 2]  # the pairs file: highest mean dP and highest flagged share for evil
+
+    headers = browser.js("Array.from(document.querySelectorAll('#flagged-table thead th')).map(h => h.textContent)")
+    assert headers[3:6] == ["dP / margin", "dP chosen", "dP rejected"]
+    rows = browser.js(ROWS + ".filter(r => r.dataset.source.endsWith('hh_rlhf_pairs.jsonl'))"
+                             ".map(r => [+r.dataset.index, +r.dataset.dp, +r.dataset.chosen, +r.dataset.rejected])")
+    assert sorted(index for index, *_ in rows) == list(range(6))
+    for index, margin, chosen, rejected in rows:
+        assert chosen > 0 and margin == pytest.approx(chosen - rejected, abs=1e-9)
+        assert (rejected > 0) == (index < 3)
+
+    for name, selector in (("sources", "#sources"), ("pair", "#flagged-table tr[data-chosen]:not([data-chosen=''])")):
+        browser.js(f"document.querySelector({json.dumps(selector)}).scrollIntoView()")
+        top = browser.js(f"document.querySelector({json.dumps(selector)}).getBoundingClientRect().top")
+        assert 0 <= top < browser.js("window.innerHeight")  # what the screenshot shows
+        shot = browser.screenshot(tmp_path / f"{name}.png")
+        assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 20_000

@@ -73,6 +73,7 @@ def _context(folder: ScanFolder, top_n: int) -> dict:
         "detection_rule": RULE[0].upper() + RULE[1:] + ".",
         "groups": _groups(summary, traits),
         "rows": _rows(parquet, traits, score, dp, flagged, top_n, colors, signs),
+        "has_pairs": "rejected" in parquet.schema_arrow.names,
         "flagged_total": int(flagged_rows.size),
         "top_n": top_n,
         "themes": _themes(folder, texts, pushes, best, colors),
