@@ -17,12 +17,10 @@ from .cache import cache_dir
 
 
 def templates_dir() -> Path:
-    """The installed package `auditor.templates`, else (a source tree used without installing) the repository's
-    reports/templates beside the `auditor` package."""
-    try:
-        return Path(str(files("auditor.templates")))
-    except ModuleNotFoundError:
-        return Path(__file__).resolve().parent.parent / "reports" / "templates"
+    """The repository's reports/templates beside the `auditor` package (a source checkout, installed or not),
+    else the installed package `auditor.templates` (a wheel)."""
+    source = Path(__file__).resolve().parent.parent / "reports" / "templates"
+    return source if source.is_dir() else Path(str(files("auditor.templates")))
 
 
 def template_environment() -> Environment:

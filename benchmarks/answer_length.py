@@ -2,6 +2,7 @@
 and the public-data detection benchmarks.
 
     python benchmarks/answer_length.py [--values 16,32,64,128] [--data ../shared/data] [--work bench-work]
+                                       [--example-only]
 
 For each length: a default (generate-mode) scan of examples/chat_mix.jsonl, with the AUROC of each trait's
 planted samples against the benign ones; and, for every benchmark of public_data.py, a generate-mode scan
@@ -89,14 +90,15 @@ def table(examples: list[dict], benches: list[dict]) -> str:
               type=click.Path(exists=True, file_okay=False, path_type=Path), help="The public datasets' folder.")
 @click.option("--work", default="bench-work", show_default=True, type=click.Path(file_okay=False, path_type=Path))
 @click.option("--prompts", default=100, show_default=True, help="Prompts per benchmark (as in detection.py).")
-def main(values: str, data: Path, work: Path, prompts: int) -> None:
+@click.option("--example-only", is_flag=True, help="Only the bundled example's scans (no public benchmarks).")
+def main(values: str, data: Path, work: Path, prompts: int, example_only: bool) -> None:
     load_model("default")  # the converted model every run shares
     models = (cache_dir() / "models").resolve()
     work.mkdir(parents=True, exist_ok=True)
     examples, benches = [], []
     for n in (int(v) for v in values.split(",")):
         examples.append(example_run(n, models, work))
-        for bench in BENCHMARKS:
+        for bench in () if example_only else BENCHMARKS:
             benches.append(benchmark_run(bench, n, data, models, work, prompts))
             b = benches[-1]
             click.echo(f"{b['benchmark']}, {n} new tokens: {b['seconds']:.0f} s, AUROC {b['auroc']}, "

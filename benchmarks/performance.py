@@ -7,9 +7,10 @@ Sections (all ratios are taken within this one run, on this machine, with the sa
 
   generation  base answers for the example's prompts at the scan's default settings: transformers'
               `generate` one prompt at a time (the reference: its answers are what ours must equal),
-              `generate` in batches of 8 (the old scan path), and our decoder at several batch sizes,
-              answers alone and with the states read off the decoding and the samples' forward (a
-              generate-mode scan's whole model work); new tokens/s against the FLOP limit.
+              `generate` in batches of 8 (the old scan path), and our decoder at several batch sizes
+              (answers alone; at the scan's default batch also with the states read off the decoding and
+              the samples' forward: a generate-mode scan's whole model work); new tokens/s against the
+              FLOP limit.
   scan        a generate-mode scan's model work on the example's first records, ours against the
               reference loop (`generate` per record, then a full forward with output_hidden_states for
               the sample and one for the base answer); same answers, largest dP difference.
@@ -55,7 +56,7 @@ SECTIONS = ("generation", "scan", "startup", "load", "gate", "rescan", "scoring"
 DEFAULT_TRAITS = ("evil", "sycophantic", "hallucinating")
 
 FULL = {"scoring_samples": 270, "scan_records": 48, "bf16_samples": 64, "flops_seq": 128, "flops_reps": 3,
-        "gen_prompts": 270, "gen_reference_prompts": 48, "gen_batch_sizes": [16, 32, 64, 96, 128],
+        "gen_prompts": 270, "gen_reference_prompts": 48, "gen_batch_sizes": [16, 32, 64, 128],
         "memory_sizes": [1000, 5000, 20000], "warm_loads": 3, "rescan_records": 270, "startup_runs": 5,
         "gate_baseline_records": 20000, "gate_new_records": 500}
 QUICK = {"scoring_samples": 8, "scan_records": 4, "bf16_samples": 4, "flops_seq": 32, "flops_reps": 1,
@@ -361,8 +362,9 @@ def bench_generation(lm, sizes: dict) -> dict:
                  "prompts": len(subset), "seconds": round(seconds, 1), "new_tokens": new, "new_tokens_per_s": rate,
                  "same_as_reference": round(np.mean([a == b for a, b in zip(old_answers, reference)]), 3)})
     log(f"  generate in batches of 8: {rate} new tok/s")
+    with_states = config.gen_batch_size if config.gen_batch_size in sizes["gen_batch_sizes"] else sizes["gen_batch_sizes"][-1]
     for batch_size in sizes["gen_batch_sizes"]:
-        for states in (False, True):
+        for states in (False, True) if batch_size == with_states else (False,):
             kwargs = dict(layers=projector.layers, samples=samples,
                           reduce=lambda m: project(m, projector.layers, projector.vectors)) if states else {}
             seconds, answers = timed(base_answers, lm, prompts, settings, batch_size, **kwargs)

@@ -176,3 +176,22 @@ def test_tokens_every_prompt_starts_with_run_once_with_the_same_results(tiny_lm)
                                atol=1e-4)
     np.testing.assert_allclose(done.sample_means, response_means(tiny_lm, list(zip(prompts, samples)), [1, 2]),
                                atol=1e-4)
+
+
+def test_prompts_of_very_different_lengths_prefill_in_groups_with_the_same_results(tiny_lm):
+    """Rows are sorted by length and prefilled in groups of similar length; results come back in the given order."""
+    words = "the quick brown fox jumps over a lazy dog and runs far away".split()
+    prompts = [tiny_lm.tokenizer(" ".join(words * n)[: 4 * k])["input_ids"] for n, k in
+               ((1, 3), (8, 90), (1, 9), (4, 40), (2, 16))]
+    ordered = sorted(prompts, key=len)
+    layout = decoding.PromptLayout.of(ordered, tiny_lm.tokenizer.pad_token_id, tiny_lm.device)
+    assert len(layout.groups()) >= 3
+    samples = [[5, 6, 7], None, [8] * 9, [9, 10], None]
+    done = generate(tiny_lm, prompts, SETTINGS, layers=[1, 2], samples=samples)
+    assert done.answers == [_reference(tiny_lm, [p], SETTINGS).answers[0] for p in prompts]
+    np.testing.assert_allclose(done.means, response_means(tiny_lm, list(zip(prompts, done.answers)), [1, 2]),
+                               atol=1e-4)
+    given = [i for i, s in enumerate(samples) if s]
+    np.testing.assert_allclose(done.sample_means[given],
+                               response_means(tiny_lm, [(prompts[i], samples[i]) for i in given], [1, 2]), atol=1e-4)
+    assert np.isnan(done.sample_means[[1, 4]]).all()

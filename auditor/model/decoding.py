@@ -27,6 +27,7 @@ from .loading import LoadedModel
 
 SUPPORTED = ("llama", "mistral", "qwen2")  # blocks of RMSNorm, q/k/v/o projections, rotary and a gated MLP
 COMPACT_AT = 0.75  # drop finished rows once the rows still writing are this share of the batch or fewer
+GROUP_SPREAD, GROUP_SLACK = 1.3, 8  # prefill groups: longest prompt <= 1.3 x shortest + 8 tokens (the rest pads)
 SAMPLE_TOKENS = 4096  # sample responses run on the prompt cache in groups of at most this many rows x tokens
 
 
@@ -158,7 +159,9 @@ class PromptLayout:
         return torch.where(slots[None, :] < self.shared, slots[None, :], own).clamp_min(0)
 
     def prefill(self, decoder: Decoder, caches: list[torch.Tensor], valid: torch.Tensor) -> torch.Tensor:
-        """Fill the cache with the prompts; the last hidden state of each [rows, hidden]."""
+        """Fill the cache with the prompts; the last hidden state of each [rows, hidden]. Rows must come in order
+        of length (shortest first): each group of similar length runs only its own last slots, so a long prompt
+        does not make every row pay for its padding."""
         width, shared, rows = self.width, self.shared, len(self.pad)
         slots = torch.arange(width, device=self.ids.device)
         if shared:  # the shared tokens run once, in row 0, and are copied to the other rows
@@ -166,11 +169,27 @@ class PromptLayout:
             decoder.forward(self.ids[:1, :shared], slots[None, :shared], [c[:1] for c in caches], 0, causal, [])
             for cache in caches:
                 cache[1:, :, :shared] = cache[:1, :, :shared]
-        own = slots[shared:]
-        mask = (own[:, None] >= slots[None, :])[None] & (valid[:, None, :width] | ~valid[:, shared:width, None])
-        positions = self.positions(slots)[:, shared:]
-        hidden, _ = decoder.forward(self.ids[:, shared:], positions, caches, shared, mask[:, None], [])
-        return hidden[:, -1].reshape(rows, -1)
+        positions, last = self.positions(slots), []
+        for lo, hi in self.groups():
+            start = int(self.shared + self.pad[hi - 1])  # the group's longest prompt starts here
+            own, ok = slots[start:], valid[lo:hi, :width]
+            mask = (own[:, None] >= slots[None, :])[None] & (ok[:, None, :] | ~ok[:, start:, None])
+            hidden, _ = decoder.forward(self.ids[lo:hi, start:], positions[lo:hi, start:], [c[lo:hi] for c in caches],
+                                        start, mask[:, None], [])
+            last.append(hidden[:, -1])
+        return torch.cat(last).reshape(rows, -1)
+
+    def groups(self) -> list[tuple[int, int]]:
+        """Row ranges [lo, hi) of similar length: the longest own part (after the shared tokens) at most
+        GROUP_SPREAD times the shortest plus GROUP_SLACK tokens."""
+        own = (self.width - self.shared - self.pad).tolist()
+        if own != sorted(own):
+            raise ValueError("prefill needs the prompts in order of length, shortest first")
+        bounds = [0]
+        for row in range(1, len(own)):
+            if own[row] > GROUP_SPREAD * own[bounds[-1]] + GROUP_SLACK:
+                bounds.append(row)
+        return list(zip(bounds, bounds[1:] + [len(own)]))
 
 
 def _sample_means(decoder: Decoder, layout: PromptLayout, valid: torch.Tensor, caches: list[torch.Tensor],
@@ -222,11 +241,25 @@ def until_stop(ids: list[int], stops: Sequence[int]) -> list[int]:
     return ids[:cut] or ids[:1]
 
 
-@torch.inference_mode()
 def decode(decoder: Decoder, prompts: Sequence[list[int]], max_new_tokens: int, stops: Sequence[int],
            spared: Sequence[int], repetition_penalty: float = 1.0, temperature: float = 0.0, seed: int = 0,
            layers: Sequence[int] = (), samples: Sequence[list[int] | None] = ()) -> Decoded:
     """Answer a batch of prompts (left padded), greedy or sampled, each row stopping at its own end token.
+    The rows run in order of prompt length (see PromptLayout.prefill); results come back in the given order.
+    With `layers`, also the mean states of each answer and of each given sample response (see _decode)."""
+    order = sorted(range(len(prompts)), key=lambda r: len(prompts[r]))
+    samples = [*samples, *[None] * (len(prompts) - len(samples))] if samples else ()
+    done = _decode(decoder, [prompts[r] for r in order], max_new_tokens, stops, spared, repetition_penalty,
+                   temperature, seed, layers, [samples[r] for r in order] if samples else ())
+    back = np.argsort(order)
+    return Decoded([done.answers[r] for r in back], done.means[back], done.sample_means[back])
+
+
+@torch.inference_mode()
+def _decode(decoder: Decoder, prompts: Sequence[list[int]], max_new_tokens: int, stops: Sequence[int],
+            spared: Sequence[int], repetition_penalty: float = 1.0, temperature: float = 0.0, seed: int = 0,
+            layers: Sequence[int] = (), samples: Sequence[list[int] | None] = ()) -> Decoded:
+    """Decode prompts given shortest first.
 
     With `layers`, each answer's hidden states there are averaged over its tokens, read off the decoding
     steps that feed them (one more step reaches the last token of an answer cut at `max_new_tokens`), and
