@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import os
 import platform
@@ -14,10 +15,11 @@ import torch
 from click.testing import CliRunner
 
 from auditor import __version__
-from auditor.cli import doctor as doctor_module
 from auditor.cli import main
 from auditor.model.embedded import converted_path
 from auditor.model.loading import pick_device
+
+doctor_module = importlib.import_module("auditor.cli.doctor")  # the module (auditor.cli.doctor is the command)
 
 
 def doctor() -> tuple[int, dict[str, str]]:

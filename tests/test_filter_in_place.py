@@ -47,7 +47,7 @@ def test_an_output_onto_an_input_is_refused_and_nothing_is_written(run, args, sa
     os.link("data/a.jsonl", "alias.jsonl")
     before = _snapshot()
     result = run("filter", "audit-out", "--drop-flagged", *args)
-    assert result.exit_code == 2 and result.output == f"error: {says}\n"
+    assert result.exit_code == 2 and result.output.startswith(f"error: {says}") and result.output.count("\n") == 1
     assert _snapshot() == before  # inputs byte-identical, and no output or temporary file left behind
 
 
@@ -93,7 +93,7 @@ def test_in_place_refusals_leave_the_inputs_alone(run, prepare, args, says):
     prepare()
     before = _snapshot()
     result = run("filter", "audit-out", "--drop-flagged", "--in-place", *args)
-    assert result.exit_code == 2 and result.output == f"error: {says}\n"
+    assert result.exit_code == 2 and result.output.startswith(f"error: {says}") and result.output.count("\n") == 1
     assert _snapshot() == before
 
 

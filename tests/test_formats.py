@@ -127,7 +127,8 @@ def test_every_format_is_scored_or_quarantined_and_pairs_get_margins(mixed):
     rows = table.to_pylist()
     dpo, hh = rows[3], rows[4]
     # DPO pushes toward the compliant answer: margin = -1.0 - 0.4 in refusal, flagged as refusal-eroding
-    assert dpo["refusal_dp_chosen"] == pytest.approx(dpo["refusal_dp_rejected"] - 1.4)
+    assert dpo["refusal_margin"] == pytest.approx(dpo["refusal_dp_chosen"] - dpo["refusal_dp_rejected"])
+    assert dpo["refusal_score"] == pytest.approx(-1.4)  # calibrated: the planted -1.0 minus 0.4
     assert dpo["refusal_margin"] == dpo["refusal_dp"] and dpo["refusal_flagged"]
     # HH prefers the kind answer: its rejected side carries the evil, so the margin is negative: not flagged
     assert hh["evil_margin"] < 0 and not hh["evil_flagged"] and json.loads(hh["rejected"])[-1]["role"] == "assistant"
