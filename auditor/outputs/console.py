@@ -45,7 +45,7 @@ def top_flagged_table(result: ScanResult, top: int = 10) -> Table:
         shown = excerpt(response, 70)
         if record.is_pair:
             shown = (f"chosen: {excerpt(response, 50)} | rejected: {excerpt(record.rejected_response(), 50)} "
-                     f"(margin of dP {t.dp_chosen[i]:+.2f} and {t.dp_rejected[i]:+.2f})")
+                     f"(dP chosen {t.dp_chosen[i]:+.2f}, rejected {t.dp_rejected[i]:+.2f})")
         table.add_row(t.trait, f"{score:.2f}", f"{t.dp[i]:+.2f}", f"{Path(record.source).name}:{record.line}",
                       excerpt(prompt, 50), shown)
     return table
