@@ -45,9 +45,10 @@ def run(bench: Benchmark, data: Path, work: Path, mode: str, per_side: int, batc
     labels = labels_from_files(scanned.records, [control])
     pairwise = None
     if bench.paired:  # record i of each file answers the same prompt; the inducing one should be further
-        assert not scanned.quarantined and labels == [INDUCING] * per_side + [CONTROL] * per_side
+        n = len(labels) // 2  # per_side, or fewer where the benchmark has fewer pairs
+        assert not scanned.quarantined and labels == [INDUCING] * n + [CONTROL] * n
         concern = dp[bench.trait] * (-1 if flags[bench.trait] == "below" else 1)
-        pairwise = float(np.mean(concern[:per_side] > concern[per_side:]))
+        pairwise = float(np.mean(concern[:n] > concern[n:]))
     return {"benchmark": bench.name, "trait": bench.trait, "mode": mode, "per_side": len(scanned.records) // 2,
             "max_new_tokens": config.max_new_tokens, "vectors": {v.trait: v.source for v in scanned.vectors},
             "seconds": round(seconds, 1), "pairwise": pairwise,

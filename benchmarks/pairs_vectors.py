@@ -49,11 +49,14 @@ def bench_pairs(bench, data: Path, work: Path, n: int) -> dict:
     rows = _pairs(inducing, control)
     folder = work / f"pairs-{bench.name}-{n}"
     folder.mkdir(parents=True, exist_ok=True)
-    train, test = rows[: n // 2], rows[n // 2 :]
+    train, test = rows[: len(rows) // 2], rows[len(rows) // 2 :]  # n, or fewer where the benchmark has fewer
     name = f"{bench.trait}-{bench.name}"
     flags = load_trait(bench.trait).flags
     out = folder / f"{name}.safetensors"
-    pairs_file = _write(folder / "train.jsonl", train)
+    # The trait answer of a pair is the one that shows the trait; for a trait flagged below (refusal) that is the
+    # control side (the refusing reply), and the inducing side is the neutral one.
+    pairs_file = _write(folder / "train.jsonl", [{**r, "trait": r["neutral"], "neutral": r["trait"]} for r in train]
+                        if flags == "below" else train)
     result = CliRunner().invoke(dataset_audit, ["extract", name, "--from-pairs", str(pairs_file), "--flags", flags,
                                                 "--out", str(out), "--no-report", "-q"])
     if result.exit_code:
