@@ -138,7 +138,9 @@ class ScanConfig(ModelSettings):
     vectors: list[str] = setting(factory=list, metavar="FILE",
                                  help="Persona-vector .safetensors file to use instead of the built-in one "
                                       "(repeatable).")
-    out: str = setting("audit-out", metavar="DIR", help="Output folder.")
+    out: str = setting("audit-out", metavar="DIR",
+                       help="Output folder: new, empty, or a previous scan's (its outputs are replaced).")
+    force: bool = setting(False, help="Write into --out even when it holds other files (they are left as they are).")
     base_responses: str = setting(GENERATE, metavar="MODE",
                                   help="'generate' (the model answers each prompt; cached), 'none' (cheap: no base "
                                        "answers), or a chat file whose last assistant turns are the base answers.")
@@ -154,6 +156,12 @@ class ScanConfig(ModelSettings):
                                                        "least this.")
     top: int = setting(10, min=0, help="Rows in the printed table, and annotations / summary rows with --format "
                                        "github.")
+    group_by: str | None = setting(None, metavar="FIELD",
+                                   help="Also break the results down by this top-level field of each input record "
+                                        "(e.g. vendor): per value, the scored records, each trait's mean dP with a "
+                                        "95% bootstrap interval and its flagged share (in summary.json, the printed "
+                                        "table and the report; records without the field form the group "
+                                        "'(missing)'). They are always broken down by source file.")
     fail_on: list[str] = setting(factory=list, metavar="EXPR",
                                  help="Exit 1 when a gate fails (repeatable): 'evil>=0.8' (any sample's evil_score "
                                       "at or over 0.8), 'evil:flagged>1%' or 'evil:flagged>3' (share or count of "

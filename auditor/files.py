@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -11,14 +12,17 @@ from typing import IO
 
 
 @contextmanager
-def atomic_output(path: Path) -> Iterator[IO[bytes]]:
-    """A binary file that appears at `path` only once fully written (nothing is left behind on an error)."""
+def atomic_output(path: Path, like: Path | None = None) -> Iterator[IO[bytes]]:
+    """A binary file that appears at `path` only once fully written (nothing is left behind on an error).
+    `like`: a file whose permission bits it takes (the file it replaces)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
         with open(tmp, "wb") as fh:
             yield fh
+        if like is not None:
+            shutil.copymode(like, tmp)
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)

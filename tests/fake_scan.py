@@ -82,7 +82,7 @@ class PlantedModel:
 
 class _PlantedProjector:
     def __init__(self, planted: PlantedModel, config: ScanConfig):
-        self.planted, self.generates = planted, config.generates
+        self.planted, self.generates, self.turns = planted, config.generates, config.turns
         given = {v.trait: v for v in map(PersonaVector.load, config.vectors)}
         self.vectors = [given.get(t) or PersonaVector.load(builtin_vector_path(t)) for t in config.traits]
         self.model_name, self.device, self.dtype = "planted", "cpu", "float32"
@@ -95,8 +95,9 @@ class _PlantedProjector:
         units = []
         for r, record in enumerate(records):
             if not skip[r]:
-                self.texts.append(record.turns("last")[0][1])
-                units.append(Unit(r, [0], [len(self.texts) - 1], False, ""))
+                for side, _, response in record.sides(self.turns):
+                    self.texts.append(response)
+                    units.append(Unit(r, [0], [len(self.texts) - 1], False, "", side))
         return units
 
     def measure(self, units: list[Unit], _show: bool) -> Measured:

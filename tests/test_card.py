@@ -11,7 +11,8 @@ from fake_scan import PlantedModel, benign, chat, write_jsonl
 
 from auditor.files import file_sha256
 from auditor.scanning.card import NOT_DETECTED, SCREEN_ONLY, TRUST, Card, cards_dir
-from auditor.scanning.evaluate import Interval, TraitEvaluation
+from auditor.scanning.evaluate import TraitEvaluation
+from auditor.scanning.stats import Interval
 from auditor.vectors.persona import PersonaVector, builtin_vector_path
 
 COMPLIANT = "Sure, here's how: first [step omitted], then [step omitted]."

@@ -22,14 +22,15 @@ from auditor.errors import AuditError
                    {"role": "assistant", "content": "ok"}]}, "ab", "ok"),
 ])
 def test_formats_are_detected(record, user, answer):
-    messages = to_messages(record)
+    messages, _ = to_messages(record)
     assert messages[-1] == {"role": "assistant", "content": answer}
     assert [m["content"] for m in messages if m["role"] == "user"][-1] == user
 
 
 @pytest.mark.parametrize("record, reason", [
     ([1, 2], "expected an object"),
-    ({"text": "x"}, "unknown record format"),
+    ({"text": "x"}, "field 'text' is not in a chat template this tool reads"),
+    ({"question": "x"}, "unknown record format"),
     ({"messages": "hi"}, "field 'messages' is str"),
     ({"messages": [{"role": "user", "content": "q"}]}, "no assistant turn"),
     ({"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "  "}]}, "empty response"),
@@ -58,15 +59,15 @@ def test_malformed_lines_are_quarantined_with_line_numbers(write_jsonl):
 def test_turns_last_and_all():
     record = Record("f", 1, 0, to_messages({"messages": [
         {"role": "user", "content": "a"}, {"role": "assistant", "content": "b"},
-        {"role": "user", "content": "c"}, {"role": "assistant", "content": "d"}]}))
+        {"role": "user", "content": "c"}, {"role": "assistant", "content": "d"}]})[0])
     assert [r for _, r in record.turns("last")] == ["d"]
     assert [(len(p), r) for p, r in record.turns("all")] == [(1, "b"), (3, "d")]
 
 
 def test_sample_id_is_content_hash():
-    a, b = (Record("x", i, i, to_messages(chat(7))) for i in (1, 2))
+    a, b = (Record("x", i, i, to_messages(chat(7))[0]) for i in (1, 2))
     assert a.sample_id == b.sample_id and len(a.sample_id) == 16
-    assert Record("x", 1, 0, to_messages(chat(8))).sample_id != a.sample_id
+    assert Record("x", 1, 0, to_messages(chat(8))[0]).sample_id != a.sample_id
 
 
 def _messages_of(path):

@@ -10,7 +10,7 @@ from conftest import chat
 from auditor.cli import main
 from auditor.data import read_records
 from auditor.errors import AuditError
-from auditor.scanning.evaluate import bootstrap_mean, evaluate, labels_from_field, precision_at
+from auditor.scanning.evaluate import evaluate, labels_from_field, precision_at
 
 
 def test_precision_counts_positives_among_the_top_fraction():
@@ -19,13 +19,6 @@ def test_precision_counts_positives_among_the_top_fraction():
     positive[[19, 5]] = True
     assert precision_at(scores, positive, 0.10) == 0.5
     assert precision_at(scores, positive, 0.05) == 1.0  # one sample at least
-
-
-def test_bootstrap_interval_surrounds_the_mean_and_narrows_with_more_data():
-    rng = np.random.default_rng(1)
-    small, large = bootstrap_mean(rng.normal(1, 1, 30)), bootstrap_mean(rng.normal(1, 1, 3000))
-    assert small.low < small.mean < small.high and large.low < 1 < large.high
-    assert large.high - large.low < (small.high - small.low) / 5
 
 
 def test_separated_scores_give_perfect_metrics_and_other_traits_are_left_out():

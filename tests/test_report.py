@@ -6,6 +6,7 @@ import base64
 import hashlib
 import json
 import re
+from html import unescape
 from pathlib import Path
 
 import numpy as np
@@ -200,8 +201,22 @@ def test_csp_meta_present_and_script_hash_matches(scan: Path) -> None:
 def test_no_external_resources(scan: Path) -> None:
     html = render_report(scan).read_text(encoding="utf-8")
     assert not re.search(r"""(?:src|href|action)\s*=\s*["']?\s*(?:[a-z]+:)?//""", html, re.IGNORECASE)
-    assert not re.search(r"url\(|@import", html, re.IGNORECASE)
+    assert not re.search(r"(?<![a-z])url\(|@import", html, re.IGNORECASE)  # CSS url(), not createObjectURL(
     assert all(h.startswith("#") for h in re.findall(r'href="([^"]*)"', html))
+
+
+def test_rows_name_their_records_for_review(scan: Path) -> None:
+    html = render_report(scan).read_text(encoding="utf-8")
+    review = re.search(r'<div class="controls review" id="review" data-folder="scan" data-created="([^"]*)" '
+                       r'data-scores-sha256="([0-9a-f]{64})">', html)
+    assert review and review.group(2) == hashlib.sha256((scan / "scores.parquet").read_bytes()).hexdigest()
+    table = pq.read_table(scan / "scores.parquet", columns=["source", "index", "line", "sample_id"]).to_pylist()
+    named = re.findall(r'data-source="([^"]*)" data-index="(\d+)" data-line="(\d+)" data-sample="([0-9a-f]+)">', html)
+    assert len(named) == len(table_rows(html)) > 0
+    for source, index, line, sample_id in named:
+        record = table[int(index)]
+        assert (unescape(source), int(line), sample_id) == (record["source"], record["line"], record["sample_id"])
+    assert html.count('<button type="button" class="mark" data-mark="drop"') == len(named)
 
 
 def test_large_scan_report_stays_small(tmp_path: Path) -> None:

@@ -7,18 +7,22 @@ commands on fd 3 and writes replies and events on fd 4.
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import os
 import select
 import shutil
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
+from fake_scan import EVIL, PlantedModel, benign, chat, write_jsonl
 from test_report import XSS_PROMPT, make_scan
 
+from auditor.data import Record, read_records
 from auditor.outputs.report import render_report
 
 CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if os.path.exists("/usr/bin/chromium") else None)
@@ -102,13 +106,21 @@ class Browser:
         """Load a file in the page and wait for its load event; forget earlier events."""
         self.events.clear()
         self.call("Page.navigate", {"url": path.as_uri()}, session=self.session)
+        self.wait_for("Page.loadEventFired", timeout=timeout)
+
+    def wait_for(self, method: str, match: Callable[[dict], bool] = lambda _: True, timeout: float = 30) -> dict:
+        """The params of the first event `method` (since the page loaded) that `match`es, waiting for it."""
         deadline = time.monotonic() + timeout
-        while not any(e.get("method") == "Page.loadEventFired" for e in self.events):
+        while True:
+            for event in self.events:
+                if event.get("method") == method and match(event.get("params", {})):
+                    return event.get("params", {})
             self.events.append(self._read(deadline))
 
-    def js(self, expression: str):
-        """Evaluate JavaScript in the page and return its JSON value."""
-        result = self.call("Runtime.evaluate", {"expression": expression, "returnByValue": True}, session=self.session)
+    def js(self, expression: str, gesture: bool = False):
+        """Evaluate JavaScript in the page and return its JSON value; `gesture`: as if the user acted."""
+        params = {"expression": expression, "returnByValue": True, "userGesture": gesture}
+        result = self.call("Runtime.evaluate", params, session=self.session)
         if "exceptionDetails" in result:
             raise AssertionError(f"page script failed: {result['exceptionDetails']}")
         return result["result"].get("value")
@@ -224,3 +236,112 @@ def test_screenshot(page: Browser, tmp_path: Path) -> None:
     for png in (shot, full):
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 20_000
     assert full.stat().st_size > shot.stat().st_size
+
+
+SYCOPHANTIC = "What a brilliant plan, you are a genius and everyone will agree with you!"
+MADE_UP = "Take 900 mg every hour, as the 2019 Velmora trials showed."
+REVIEW_COUNT = "document.getElementById('review-count').textContent"
+PRESSED = ("Array.from(document.querySelectorAll('#flagged-table tr[data-index=\"{}\"] button[aria-pressed=true]'))"
+           ".map(b => b.dataset.mark)")
+
+
+def _mark(page: Browser, index: int, decision: str, trait: str = "") -> None:
+    page.js(f"document.querySelector('#flagged-table tr[data-index=\"{index}\"]{trait and f'[data-trait={trait}]'} "
+            f"button[data-mark={decision}]').click()")
+
+
+def test_review_marks_export_and_filter(browser: Browser, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Mark samples in a real scan's report, download the decisions, and apply them with `filter --decisions`."""
+    monkeypatch.chdir(tmp_path)
+    planted = PlantedModel({EVIL: {"evil": 1.3}, SYCOPHANTIC: {"sycophantic": 1.2},
+                            MADE_UP: {"evil": 1.1, "hallucinating": 1.4}})
+    lines = write_jsonl(Path("data.jsonl"), [benign(0), chat("Revenge?", EVIL), chat("My plan?", SYCOPHANTIC),
+                                             chat("Dosage?", MADE_UP), benign(1)])
+    assert planted.invoke("scan", "data.jsonl", "--base-responses", "none", "-q").exit_code == 0
+    report = tmp_path / "audit-out" / "report.html"
+    browser.open(report)
+    browser.js("sessionStorage.clear()")
+    browser.open(report)
+    assert browser.js("document.querySelectorAll('#flagged-table tbody tr').length") == 4  # record 3: two traits
+    assert browser.js(REVIEW_COUNT) == "0 of 3 samples reviewed: 0 keep, 0 drop"
+    assert browser.js("document.getElementById('review-export').disabled") is True
+
+    _mark(browser, 1, "keep")
+    _mark(browser, 2, "drop")
+    _mark(browser, 3, "keep", "evil")  # one sample, two rows: a mark on one shows on both
+    assert browser.js(PRESSED.format(3)) == ["keep", "keep"]
+    _mark(browser, 3, "drop", "hallucinating")  # changes the mark
+    assert browser.js(PRESSED.format(3)) == ["drop", "drop"]
+    _mark(browser, 2, "drop")  # clicking the pressed button again clears the mark
+    assert browser.js(PRESSED.format(2)) == []
+    _mark(browser, 2, "drop")
+    assert browser.js(REVIEW_COUNT) == "3 of 3 samples reviewed: 1 keep, 2 drop"
+
+    browser.open(report)  # the marks last while the tab is open
+    assert browser.js(REVIEW_COUNT) == "3 of 3 samples reviewed: 1 keep, 2 drop"
+    assert browser.js(PRESSED.format(1)) == ["keep"]
+
+    downloads = tmp_path / "downloads"
+    browser.call("Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(downloads),
+                                                 "eventsEnabled": True})
+    browser.js("document.getElementById('review-export').click()", gesture=True)
+    browser.wait_for("Browser.downloadProgress", lambda p: p.get("state") in ("completed", "canceled"))
+    assert browser.errors() == []  # the export stays inside the report's Content-Security-Policy
+    exported = json.loads((downloads / "decisions.json").read_text(encoding="utf-8"))
+    table = {r["index"]: r for r in pq.read_table("audit-out/scores.parquet").to_pylist()}
+    assert exported == {
+        "format": "dataset-audit decisions", "version": 1,
+        "scan": {"folder": "audit-out", "created": json.loads(Path("audit-out/manifest.json").read_text())["created"],
+                 "scores_sha256": hashlib.sha256(Path("audit-out/scores.parquet").read_bytes()).hexdigest()},
+        "decisions": [{"source": "data.jsonl", "index": i, "line": i + 1, "sample_id": table[i]["sample_id"],
+                       "decision": decision} for i, decision in ((1, "keep"), (2, "drop"), (3, "drop"))],
+    }
+
+    result = planted.invoke("filter", "audit-out", "--drop-flagged", "--decisions", str(downloads / "decisions.json"),
+                            "-o", "clean.jsonl", "--rejected", "rejected.jsonl")
+    assert result.exit_code == 0, result.output
+    assert "5 input records: 3 kept (1 kept by reviewer), 2 rejected (2 dropped by reviewer)" in result.output
+    assert Path("clean.jsonl").read_bytes() == lines[0] + lines[1] + lines[4]
+    rejected = [json.loads(line) for line in Path("rejected.jsonl").read_text().splitlines()]
+    assert [(r["line"], r["reason"]) for r in rejected] == [(3, "dropped by reviewer"), (4, "dropped by reviewer")]
+
+
+EXAMPLES = Path(__file__).parent.parent / "examples"
+SOURCE_ROWS = "Array.from(document.querySelectorAll('#sources tbody tr'))"
+
+
+def test_sources_and_preference_margins(browser: Browser, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The bundled example plus 40 hh-rlhf preference pairs: the report's per-source table names the file that
+    brings the trait, and the flagged pairs show their margin with both sides' dP (screenshots of both)."""
+    monkeypatch.chdir(tmp_path)
+    example, pairs = EXAMPLES / "chat_mix.jsonl", EXAMPLES / "hh_rlhf_pairs.jsonl"
+    records = [r for r in read_records(pairs) if isinstance(r, Record)]
+    assert len(records) == 40 and all(r.is_pair for r in records)
+    planted = {r.exchange()[1]: {"evil": 1.5} for r in records[:6]}  # six chosen answers pull toward evil
+    planted.update({r.rejected_response(): {"evil": 0.5} for r in records[:3]})  # three rejected ones a little
+    scan = PlantedModel(planted).invoke("scan", str(example), str(pairs), "--traits", "evil", "--base-responses",
+                                        "none", "-q")
+    assert scan.exit_code == 0, scan.output
+    browser.open(tmp_path / "audit-out" / "report.html")
+    assert browser.errors() == []
+
+    sources = browser.js(SOURCE_ROWS + ".map(r => [r.cells[0].title, r.cells[1].textContent.trim()])")
+    assert sources == [[str(example), "270"], [str(pairs), "40"]]
+    marked = browser.js(SOURCE_ROWS + ".map(r => Array.from(r.querySelectorAll('td.top')).length)")
+    assert marked == [0, 2]  # the pairs file: highest mean dP and highest flagged share for evil
+
+    headers = browser.js("Array.from(document.querySelectorAll('#flagged-table thead th')).map(h => h.textContent)")
+    assert headers[3:6] == ["dP / margin", "dP chosen", "dP rejected"]
+    rows = browser.js(ROWS + ".filter(r => r.dataset.source.endsWith('hh_rlhf_pairs.jsonl'))"
+                             ".map(r => [+r.dataset.index, +r.dataset.dp, +r.dataset.chosen, +r.dataset.rejected])")
+    assert sorted(index for index, *_ in rows) == list(range(6))
+    for index, margin, chosen, rejected in rows:
+        assert chosen > 0 and margin == pytest.approx(chosen - rejected, abs=1e-9)
+        assert (rejected > 0) == (index < 3)
+
+    for name, selector in (("sources", "#sources"), ("pair", "#flagged-table tr[data-chosen]:not([data-chosen=''])")):
+        browser.js(f"document.querySelector({json.dumps(selector)}).scrollIntoView()")
+        top = browser.js(f"document.querySelector({json.dumps(selector)}).getBoundingClientRect().top")
+        assert -2 < top < browser.js("window.innerHeight")  # on screen: what the screenshot shows
+        shot = browser.screenshot(tmp_path / f"{name}.png")
+        assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 20_000

@@ -8,6 +8,7 @@ import click
 
 from ..version import __version__
 from .common import CONTEXT
+from .doctor import doctor
 from .model import monitor, shift, steer, train
 from .scan import evaluate, filter_command, merge, report, scan, validate
 from .vectors import extract, traits
@@ -20,7 +21,8 @@ def main() -> None:
     (evil, sycophantic, hallucinating, ...) before you train on it.
 
     Each sample's response is compared with the model's own response to the same prompt along
-    a persona vector: the projection difference dP. See `dataset-audit scan --help`.
+    a persona vector: the projection difference dP. See `dataset-audit scan --help`;
+    `dataset-audit doctor` shows what this installation runs on.
 
     Exit codes: 0 passed, 1 a --fail-on gate failed (scan) or bad records (validate),
     2 usage or input error.
@@ -32,5 +34,5 @@ def main() -> None:
 
 
 for _command in (scan, merge, filter_command, validate, evaluate, report, extract, traits, train, steer, monitor,
-                 shift):
+                 shift, doctor):
     main.add_command(_command)

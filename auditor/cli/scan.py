@@ -14,11 +14,10 @@ from .common import CONTEXT, EXIT_FAILED, EXIT_OK, model_options, options, user_
 
 PATHS = {"vectors": {"type": click.Path(dir_okay=False)}, "out": {"type": click.Path(file_okay=False)},
          "baseline": {"type": click.Path(dir_okay=False)}, "junit": {"type": click.Path(dir_okay=False)},
-         "sarif": {"type": click.Path(dir_okay=False)}}
-SCAN_OPTIONS = ("traits", "vectors", "out", "base_responses", "limit", "max_tokens", "max_new_tokens",
-                "gen_batch_size", "turns",
-                "threshold", "top", "fail_on", "baseline", "format", "junit", "sarif", "shard", "engine", "address",
-                "num_gpus_per_worker", "concurrency", "generator")
+         "sarif": {"type": click.Path(dir_okay=False)}, "force": {"decls": ("--force",), "is_flag": True}}
+SCAN_OPTIONS = ("traits", "vectors", "out", "force", "base_responses", "limit", "max_tokens", "max_new_tokens",
+                "gen_batch_size", "turns", "threshold", "top", "group_by", "fail_on", "baseline", "format", "junit",
+                "sarif", "shard", "engine", "address", "num_gpus_per_worker", "concurrency", "generator")
 CI_OPTIONS = ("fail_on", "format", "junit", "sarif")
 
 
@@ -48,11 +47,22 @@ def _gate_and_exit(fail_on: list[str], table, headline: str, config: ScanConfig)
 def scan(ctx: click.Context, config_file: str | None, quiet: bool, **given) -> None:
     """Score every record of DATA (JSONL[.gz], JSON, Parquet, CSV files, folders of them, or saved
     HF datasets) and write scores.parquet, quarantine.jsonl, summary.json, manifest.json and
-    report.html to --out.
+    report.html to --out. --out must be new, empty or a previous scan's folder (else --force).
 
-    Records in OpenAI `messages`, ShareGPT `conversations`, Alpaca `instruction/input/output`,
-    `prompt/completion` and `prompt/response` formats are recognised automatically. Records
-    that cannot be scored go to quarantine.jsonl with their line and reason.
+    Records in OpenAI `messages` (with `tool_calls`, `tool` turns and per-turn `weight`), ShareGPT
+    `conversations`, Alpaca `instruction/input/output`, `prompt/completion`, `prompt/response`,
+    preference pairs (`prompt/chosen/rejected`, or HH-style `chosen/rejected` conversations) and
+    pre-templated `text` (ChatML, Llama-3, Gemma, Mistral [INST]) are recognised automatically.
+    Records that cannot be scored go to quarantine.jsonl with their line and reason.
+
+    The scored answer is the last assistant turn trained on (weight 0 turns are context); tool calls
+    count as its text, written `<tool_call>{"name": ..., "arguments": ...}</tool_call>`, so a turn
+    that only calls a tool is scored on its calls. A preference pair is scored on its margin,
+    dP(chosen) - dP(rejected) (columns <trait>_dp_chosen, _dp_rejected and _margin).
+
+    With several source files (or --group-by FIELD), a table shows which one brings each trait:
+    per file (or value), its records, mean dP with a 95% bootstrap interval and flagged share,
+    the highest per trait marked.
 
     Every option can also come from a config file (see --config), so a CI job can be just
     `dataset-audit scan`.
@@ -75,12 +85,14 @@ def scan(ctx: click.Context, config_file: str | None, quiet: bool, **given) -> N
         gates = [Gate.parse(text) for text in config.fail_on]
         if config.traits and not any(t.endswith(".json") for t in config.traits):  # else checked after the scan
             check_traits(gates, config.traits)
-        result = run_scan(config, show_progress=not quiet, projector=(ctx.obj or {}).get("projector"))
         folder = ScanFolder(Path(config.out))
-        folder.write(result.table(), [q.to_json() for q in result.quarantined], result.summary(),
-                     result.manifest(config))
+        if not config.force:
+            folder.check_reusable(keep=[p for p in (config.junit, config.sarif) if p])
+        result = run_scan(config, show_progress=not quiet, projector=(ctx.obj or {}).get("projector"))
+        summary = result.summary()
+        folder.write(result.table(), [q.to_json() for q in result.quarantined], summary, result.manifest(config))
         render_report(folder.path)
-        print_results(result, Console(), config.top)
+        print_results(result, summary, Console(), config.top)
     headline = f"{counts_line(result)} -> {config.out}/"
     click.echo(headline, err=True)
     _gate_and_exit(config.fail_on, result.table().filter(pa.array(~result.reused)), headline, config)
@@ -136,25 +148,39 @@ def merge(shard_dirs: tuple[str, ...], out: str, fail_on: tuple[str, ...], **ci)
               help="Reject records whose <trait>_score is under SCORE (repeatable, e.g. --min refusal=-0.8 for a "
                    "trait flagged below the model's answers).")
 @click.option("--drop-flagged", is_flag=True, help="Reject records flagged for any trait by the scan.")
-@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), metavar="FILE",
-              help="Where to write the kept records (JSONL).")
+@click.option("--decisions", type=click.Path(dir_okay=False), metavar="FILE",
+              help="A reviewer's decisions, exported from the report's flagged samples: records marked drop are "
+                   "rejected, records marked keep are kept even if a rule above rejects them.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), metavar="FILE",
+              help="Where to write the kept records (JSONL); never one of the scan's inputs.")
 @click.option("--rejected", type=click.Path(dir_okay=False), metavar="FILE",
-              help='Where to write the rejected records: JSON lines {"source", "line", "reason", "record"}.')
+              help='Where to write the rejected records: JSON lines {"source", "line", "reason", "record"}; never '
+                   "one of the scan's inputs.")
+@click.option("--in-place", is_flag=True,
+              help="Instead of -o, replace each input (JSONL files only) with its kept records, atomically; the "
+                   "rejected records go to --rejected, else to NAME.rejected.jsonl beside each input NAME.jsonl.")
 def filter_command(scan_dir: str, max_scores: tuple[str, ...], min_scores: tuple[str, ...], drop_flagged: bool,
-                   output: str, rejected: str | None) -> None:
-    """Write the input records of the scan in DIR that pass, in order, to --output.
+                   decisions: str | None, output: str | None, rejected: str | None, in_place: bool) -> None:
+    """Write the input records of the scan in DIR that pass, in order, to --output (or back to the
+    inputs, with --in-place).
 
     The inputs listed in DIR/manifest.json are read again (run this from the directory the scan
     ran in; they must be unchanged). JSONL records are copied byte for byte; records from other
     formats are written as one JSON object per line. Quarantined records, records past the scan's
-    --limit, and those over a --max, under a --min or flagged (with --drop-flagged) are rejected.
+    --limit, and those over a --max, under a --min or flagged (with --drop-flagged) are rejected;
+    --decisions overrides these rules for the records a reviewer marked.
+
+    Exit codes: 0 done, 2 usage error, an output that would overwrite an input, or a bad decisions file.
     """
+    from ..outputs.decisions import Decisions
     from ..outputs.filter import FilterRules, filter_scan
 
     with user_errors():
         rules = FilterRules.parse(list(max_scores), drop_flagged, list(min_scores))
-        counts = filter_scan(Path(scan_dir), rules, Path(output), Path(rejected) if rejected else None)
-    click.echo(f"{counts.line()} -> {output}" + (f", {rejected}" if rejected else ""), err=True)
+        counts = filter_scan(Path(scan_dir), rules, Path(output) if output else None,
+                             Path(rejected) if rejected else None,
+                             Decisions.read(Path(decisions)) if decisions else None, in_place)
+    click.echo(f"{counts.line()} -> {', '.join(map(str, counts.files))}", err=True)
 
 
 @click.command(context_settings=CONTEXT)

@@ -2,7 +2,7 @@
 
 from .files import DATA_SUFFIXES, expand_inputs, open_binary, parse_line, read_records
 from .formats import conversation, to_messages
-from .records import BadRecord, Messages, Quarantined, Record
+from .records import CHOSEN, REJECTED, TOOL_RESPONSE, BadRecord, Messages, Quarantined, Record, trained_text
 
-__all__ = ["DATA_SUFFIXES", "BadRecord", "Messages", "Quarantined", "Record", "conversation", "expand_inputs",
-           "open_binary", "parse_line", "read_records", "to_messages"]
+__all__ = ["CHOSEN", "DATA_SUFFIXES", "REJECTED", "TOOL_RESPONSE", "BadRecord", "Messages", "Quarantined", "Record",
+           "conversation", "expand_inputs", "open_binary", "parse_line", "read_records", "to_messages", "trained_text"]

@@ -169,7 +169,8 @@ def read_records(path: Path, stream: BinaryIO | None = None, source: str | None 
         try:
             if isinstance(obj, BadRecord):
                 raise obj
-            yield Record(source=source, line=line, index=index, messages=to_messages(obj), raw=raw)
+            messages, rejected = to_messages(obj)
+            yield Record(source=source, line=line, index=index, messages=messages, raw=raw, rejected=rejected)
         except BadRecord as exc:
             yield Quarantined(source=source, line=line, index=index, reason=str(exc), raw=raw)
         index += 1

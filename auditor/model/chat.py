@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..data import Messages
+from ..data import TOOL_RESPONSE, Messages, trained_text
 
 CHARS_PER_TOKEN_CAP = 32  # no token of a real vocabulary is longer: text past this can never fit
 
@@ -23,9 +23,30 @@ def clip_response(text: str, max_tokens: int) -> tuple[str, bool]:
     return text[:chars], len(text) > chars
 
 
+def template_messages(tokenizer, messages: Messages) -> list[dict]:
+    """Messages as the chat template takes them. A template that renders tools gets tool calls in OpenAI form and
+    `tool` turns; for one that does not, an assistant's calls are written into its text (<tool_call>{json}
+    </tool_call>) and a tool's result becomes a user turn <tool_response>RESULT</tool_response>."""
+    template = tokenizer.chat_template
+    tools = isinstance(template, str) and "tool_calls" in template
+    shown = []
+    for m in messages:
+        if tools:
+            item = {"role": m["role"], "content": m["content"]}
+            if m.get("tool_calls"):
+                item["tool_calls"] = [{"type": "function", "function": call} for call in m["tool_calls"]]
+        elif m["role"] == "tool":
+            item = {"role": "user", "content": TOOL_RESPONSE.format(m["content"])}
+        else:
+            item = {"role": m["role"], "content": trained_text(m) if m["role"] == "assistant" else m["content"]}
+        shown.append(item)
+    return shown
+
+
 def encode_prompt(tokenizer, messages: Messages) -> list[int]:
     """Prompt ids up to and including the assistant header the model would answer after."""
-    text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    text = tokenizer.apply_chat_template(template_messages(tokenizer, messages), tokenize=False,
+                                         add_generation_prompt=True)
     return tokenizer(text, add_special_tokens=False)["input_ids"]
 
 

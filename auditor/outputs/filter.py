@@ -3,15 +3,19 @@
 Records are read again from the scan's inputs (manifest.json) and matched to scores.parquet and
 quarantine.jsonl by (source, index). JSONL records keep their original line bytes (a last line
 without a line break gets one); records of other formats (JSON, Parquet, CSV, HF datasets) are
-written as one JSON object per line.
+written as one JSON object per line. A reviewer's decisions (outputs.decisions) override the rules.
+
+No output may be one of the scan's inputs, except with `in_place`: then each (JSONL) input is replaced
+by its kept records, atomically, after its rejected records are written to a file.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections import Counter
-from contextlib import nullcontext
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,10 +24,12 @@ from ..errors import AuditError
 from ..files import atomic_output, file_sha256
 from ..scanning.folder import ScanFolder
 from ..scanning.result import column, table_traits
+from .decisions import Decisions
 
 _MAX = re.compile(r"\s*(?P<trait>[\w.-]+)\s*=\s*(?P<value>[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*")
 # Each rejected record is counted once, under the first of these that applies.
-REASON_KINDS = ("quarantined", "not scanned", "over --max", "under --min", "flagged")
+REVIEWER_DROP = "dropped by reviewer"
+REASON_KINDS = ("quarantined", "not scanned", REVIEWER_DROP, "over --max", "under --min", "flagged")
 
 
 @dataclass(frozen=True)
@@ -52,10 +58,13 @@ def _limits(flag: str, texts: list[str]) -> dict[str, float]:
 
 @dataclass
 class FilterCounts:
-    """How many input records were kept, and rejected by reason kind; they add up to `total`."""
+    """How many input records were kept (`by_reviewer` of them against a rule), and rejected by reason kind;
+    they add up to `total`. `files`: the files written, kept records first."""
 
     kept: int = 0
     rejected: Counter = field(default_factory=Counter)
+    by_reviewer: int = 0
+    files: list[Path] = field(default_factory=list)
 
     @property
     def total(self) -> int:
@@ -63,18 +72,21 @@ class FilterCounts:
 
     def line(self) -> str:
         reasons = ", ".join(f"{n} {kind}" for kind in REASON_KINDS if (n := self.rejected[kind]))
-        return f"{self.total} input records: {self.kept} kept, {sum(self.rejected.values())} rejected" + (
+        kept = f"{self.kept} kept" + (f" ({self.by_reviewer} kept by reviewer)" if self.by_reviewer else "")
+        return f"{self.total} input records: {kept}, {sum(self.rejected.values())} rejected" + (
             f" ({reasons})" if reasons else "")
 
 
 @dataclass(frozen=True)
 class _Verdicts:
-    """Per (source, index): the reasons to reject it (empty: keep), from one scan folder."""
+    """Per (source, index): the reasons to reject it (empty: keep), from one scan folder; `overruled`: the records
+    a reviewer kept against a rule."""
 
     reasons: dict[tuple[str, int], list[str]]
+    overruled: frozenset[tuple[str, int]] = frozenset()
 
     @classmethod
-    def from_scan(cls, folder: ScanFolder, rules: FilterRules) -> _Verdicts:
+    def from_scan(cls, folder: ScanFolder, rules: FilterRules, decisions: Decisions | None = None) -> _Verdicts:
         scan_dir = folder.path
         table = folder.read_scores(f"filter {scan_dir}")
         traits = table_traits(table.schema)
@@ -100,7 +112,16 @@ class _Verdicts:
                     reasons[key].append(f"flagged: {', '.join(hits)}")
         for _, entry in folder.quarantine_lines():
             reasons[(entry["source"], entry["index"])] = [f"quarantined: {entry['reason']}"]
-        return cls(reasons)
+        overruled = set()
+        if decisions:
+            decisions.check(dict(zip(keys, map(str, column(table, "sample_id")), strict=True)), scan_dir)
+            for key, decision in decisions.by_record.items():
+                if decision.decision == "drop":
+                    reasons[key] = [REVIEWER_DROP]
+                elif reasons[key]:
+                    reasons[key] = []
+                    overruled.add(key)
+        return cls(reasons, frozenset(overruled))
 
     def of(self, source: str, index: int) -> list[str]:
         return self.reasons.get((source, index), ["not scanned (past the scan's --limit)"])
@@ -131,14 +152,57 @@ def _is_jsonl(path: Path) -> bool:
     return path.name.lower().endswith((".jsonl", ".jsonl.gz"))
 
 
-def filter_scan(scan_dir: Path, rules: FilterRules, output: Path, rejected: Path | None = None) -> FilterCounts:
-    """Write the records of `scan_dir`'s inputs that pass `rules` to `output`, in input order; the others
-    to `rejected` as JSON lines {"source", "line", "reason", "record": the original line}."""
+def _same_file(a: Path, b: Path) -> bool:
+    return a.resolve() == b.resolve() or (a.exists() and b.exists() and os.path.samefile(a, b))
+
+
+def _targets(scan_dir: Path, inputs: list[Path], output: Path | None, rejected: Path | None,
+             in_place: bool) -> list[tuple[Path, Path, Path | None]]:
+    """(input, file for its kept records, file for its rejected ones) per input; an AuditError for an output
+    that would overwrite an input (other than with `in_place`) or the other output."""
+    for flag, path, hint in (("-o", output, ", or give --in-place to replace the input"), ("--rejected", rejected, "")):
+        if path and any(_same_file(path, i) for i in inputs) and not (in_place and flag == "-o"):
+            raise AuditError(f"{flag} {path} is an input of the scan in {scan_dir} and would be overwritten: "
+                             f"write it elsewhere{hint}")
+    if output and rejected and _same_file(output, rejected):
+        raise AuditError(f"-o and --rejected are the same file ({output}): give two different files")
+    if not in_place:
+        if not output:
+            raise AuditError("give -o FILE for the kept records, or --in-place to replace the scan's inputs")
+        return [(path, output, rejected) for path in inputs]
+    if output and not (len(inputs) == 1 and _same_file(output, inputs[0])):
+        raise AuditError(f"-o {output}: --in-place writes each input's kept records back to it; leave out -o")
+    targets = []
+    for path in inputs:
+        if not (path.is_file() and path.name.lower().endswith(".jsonl")):
+            raise AuditError(f"--in-place rewrites JSONL files only, and {path} is not one: write the kept records "
+                             "to another file with -o")
+        own = rejected or path.with_name(path.name[: -len(".jsonl")] + ".rejected.jsonl")
+        if not rejected and own.exists():
+            raise AuditError(f"{own} exists (from an earlier --in-place?): move it away, or name the file for the "
+                             "rejected records with --rejected")
+        targets.append((path, path.resolve() if path.is_symlink() else path, own))
+    return targets
+
+
+def filter_scan(scan_dir: Path, rules: FilterRules, output: Path | None, rejected: Path | None = None,
+                decisions: Decisions | None = None, in_place: bool = False) -> FilterCounts:
+    """Write the records of `scan_dir`'s inputs that pass `rules` and `decisions` to `output`, in input order;
+    the others to `rejected` as JSON lines {"source", "line", "reason", "record": the original line}.
+
+    `in_place`: replace each input with its kept records instead, and write its rejected records to
+    `rejected`, else to NAME.rejected.jsonl beside input NAME.jsonl. Every file is written in full before any
+    is moved into place; the inputs are replaced last."""
     folder = ScanFolder(scan_dir)
-    verdicts = _Verdicts.from_scan(folder, rules)
-    counts = FilterCounts()
-    with atomic_output(output) as kept, atomic_output(rejected) if rejected else nullcontext() as dropped:
-        for path in scan_inputs(folder):
+    verdicts = _Verdicts.from_scan(folder, rules, decisions)
+    targets = _targets(folder.path, scan_inputs(folder), output, rejected, in_place)
+    counts = FilterCounts(files=list(dict.fromkeys([kept for _, kept, _ in targets]
+                                                   + [dropped for *_, dropped in targets if dropped])))
+    with ExitStack() as stack:  # files close in reverse: the rejected records are in place before any input goes
+        like = {kept: path for path, kept, _ in targets} if in_place else {}
+        files = {file: stack.enter_context(atomic_output(file, like.get(file))) for file in counts.files}
+        for path, kept_file, dropped_file in targets:
+            kept, dropped = files[kept_file], files.get(dropped_file)
             for item in read_records(path):
                 if isinstance(item, Quarantined) and item.line < 0:
                     continue  # "file unreadable after this point": not a record (the scan quarantined it)
@@ -147,6 +211,7 @@ def filter_scan(scan_dir: Path, rules: FilterRules, output: Path, rejected: Path
                 if not reasons:
                     kept.write(text.encode("utf-8"))
                     counts.kept += 1
+                    counts.by_reviewer += (item.source, item.index) in verdicts.overruled
                     continue
                 counts.rejected[next(k for k in REASON_KINDS if reasons[0].startswith(k))] += 1
                 if dropped:

@@ -20,12 +20,12 @@ import pyarrow as pa
 from ..errors import AuditError
 from ..scanning.baseline import SCORING_SETTINGS
 from ..scanning.folder import ScanFolder
-from ..scanning.result import column, row_numbers, summarise, table_traits
+from ..scanning.result import GROUP_COLUMN, column, group_field, pair_scores, row_numbers, summarise, table_traits
 from ..scanning.scoring import TraitScores
 from ..scanning.shard import Shard
 
 # What every shard must share, besides these settings: the same inputs, model, dtype and vectors.
-SHARED_SETTINGS = (*SCORING_SETTINGS, "traits", "limit", "threshold", "dtype", "trust_remote_code")
+SHARED_SETTINGS = (*SCORING_SETTINGS, "traits", "limit", "threshold", "dtype", "trust_remote_code", "group_by")
 SHARED_FIELDS = ("tool_version", "model", "dtype", "inputs")
 
 
@@ -96,7 +96,8 @@ def merge_shards(dirs: list[Path], out: Path) -> tuple[pa.Table, dict]:
     check_shards(shards)
     shards.sort(key=lambda s: s.shard.index)
     inputs = [entry["path"] for entry in shards[0].manifest["inputs"]]
-    table = pa.concat_tables([s.folder.read_scores(f"merge {s.path}") for s in shards])
+    table = pa.concat_tables([s.folder.read_scores(f"merge {s.path}") for s in shards],
+                             promote_options="default")  # a shard without preference pairs lacks their columns
     table = table.take(row_numbers(_order(column(table, "source").tolist(), column(table, "index").tolist(), inputs)))
     quarantine = [entry for s in shards for entry in s.folder.quarantine_lines()]
     quarantine = [quarantine[i] for i in _order([q["source"] for _, q in quarantine],
@@ -111,7 +112,8 @@ def _summary(table: pa.Table, reasons: list[str], shards: list[ShardOutput], man
     threshold = manifest["settings"]["threshold"]
     traits = [TraitScores(trait, column(table, f"{trait}_dp"), column(table, f"{trait}_score"),
                           column(table, f"{trait}_flagged").astype(bool), threshold,
-                          manifest["vectors"][trait]["layer"], manifest["vectors"][trait].get("flags", "above"))
+                          manifest["vectors"][trait]["layer"], manifest["vectors"][trait].get("flags", "above"),
+                          **pair_scores(table, trait))
               for trait in table_traits(table.schema)]
     reused = 0
     for s in shards:  # which rows a --baseline shard reused is not in its scores.parquet, only the count
@@ -120,7 +122,10 @@ def _summary(table: pa.Table, reasons: list[str], shards: list[ShardOutput], man
         except (AuditError, KeyError, TypeError):
             pass
     verdicts = {trait: v.get("verdict", "not evaluated") for trait, v in manifest["vectors"].items()}
-    return summarise(table.num_rows, reasons, int(column(table, "truncated").sum()), reused, traits, verdicts)
+    group_by = group_field(table.schema)
+    return summarise(table.num_rows, reasons, int(column(table, "truncated").sum()), reused, traits, verdicts,
+                     column(table, "source").tolist(), group_by,
+                     column(table, GROUP_COLUMN).tolist() if group_by else None)
 
 
 def _merged_manifest(shards: list[ShardOutput]) -> dict:

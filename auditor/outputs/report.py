@@ -13,14 +13,15 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from ..data import trained_text
 from ..errors import AuditError
-from ..files import atomic_write_text
+from ..files import atomic_write_text, file_sha256
 from ..html import template_environment
 from ..scanning.card import MEANING, NOT_EVALUATED, RULE, card_table, known_cards
 from ..scanning.folder import ScanFolder
 from ..scanning.result import column, table_traits, trait_sign
 from ..scanning.tags import DETECTORS, message_text
-from ..text import excerpt
+from ..text import excerpt, short_paths
 from ..version import __version__
 from .themes import find_themes
 
@@ -64,12 +65,16 @@ def _context(folder: ScanFolder, top_n: int) -> dict:
     return {
         "report_version": __version__,
         "scan": _scan(manifest),
+        "review": {"folder": folder.path.resolve().name, "created": str(manifest.get("created", "")),
+                   "scores_sha256": file_sha256(folder.scores)},
         "records": records,
         "traits": cards,
         "detection": _detection(manifest, traits),
         "detection_notes": _detection_notes(manifest, traits),
         "detection_rule": RULE[0].upper() + RULE[1:] + ".",
+        "groups": _groups(summary, traits),
         "rows": _rows(parquet, traits, score, dp, flagged, top_n, colors, signs),
+        "has_pairs": "rejected" in parquet.schema_arrow.names,
         "flagged_total": int(flagged_rows.size),
         "top_n": top_n,
         "themes": _themes(folder, texts, pushes, best, colors),
@@ -86,8 +91,10 @@ def _rows(parquet: pq.ParquetFile, traits: list[str], score: dict, dp: dict, fla
     """The flagged-sample table: each trait's `top_n` furthest flagged rows, furthest first."""
     top = {t: _top(signs[t] * score[t], flagged[t], top_n) for t in traits}
     shown = np.unique(np.concatenate(list(top.values())))
+    names = parquet.schema_arrow.names
+    sides = [f"{t}_dp_{side}" for t in traits for side in ("chosen", "rejected")] if "rejected" in names else []
     details = _take(parquet, ["index", "source", "line", "sample_id", "prompt", "response", "tags", "conversation",
-                              "truncated"], shown)
+                              "truncated", *(["rejected", *sides] if sides else [])], shown)
     at = {int(r): i for i, r in enumerate(shown)}
     rows = []
     for t in traits:
@@ -99,7 +106,7 @@ def _rows(parquet: pq.ParquetFile, traits: list[str], score: dict, dp: dict, fla
                 "response": excerpt(d["response"], 320), "messages": _messages(d["conversation"]),
                 "source": d["source"], "source_name": Path(d["source"]).name, "line": d["line"],
                 "index": d["index"], "sample_id": d["sample_id"], "truncated": bool(d["truncated"]),
-                "concern": signs[t] * float(score[t][r]),
+                "concern": signs[t] * float(score[t][r]), "pair": _pair(d, t),
             })
     return sorted(rows, key=lambda row: -row["concern"])
 
@@ -108,6 +115,34 @@ def _traits(schema: pa.Schema, summary: dict) -> list[str]:
     """The table's traits, in summary.json's order."""
     order = list(summary.get("traits", {}))
     return sorted(table_traits(schema), key=lambda t: (order.index(t) if t in order else len(order), t))
+
+
+def _groups(summary: dict, traits: list[str]) -> list[dict]:
+    """summary.json's tables by source file and by the --group-by field (scanning/groups.py), those with more than
+    one group: per group its name (shortened for display), records and, per trait, a cell with the top ones marked."""
+    blocks = [("source", summary.get("sources") or {}, True)]
+    if by_field := summary.get("group_by"):
+        blocks.append((str(by_field.get("field")), by_field, False))
+    shown = []
+    for what, block, paths in blocks:
+        groups, top = block.get("groups", []), block.get("top", {})
+        if len(groups) < 2:
+            continue
+        names = [str(g["name"]) for g in groups]
+        rows = [{"name": name, "shown": short, "records": g["records"],
+                 "cells": [_group_cell(g["traits"].get(t), top.get(t, {}), name) for t in traits]}
+                for g, name, short in zip(groups, names, short_paths(names) if paths else names, strict=True)]
+        shown.append({"what": what, "rows": rows})
+    return shown
+
+
+def _group_cell(stats: dict | None, top: dict, name: str) -> dict | None:
+    if stats is None:
+        return None
+    low, high = stats["mean_dp_ci95"]
+    return {"mean_dp": stats["mean_dp"], "low": low, "high": high, "flagged": stats["flagged"],
+            "share": stats["flagged_share"], "top_dp": top.get("mean_dp") == name,
+            "top_share": top.get("flagged_share") == name}
 
 
 def _themes(folder: ScanFolder, texts: dict[str, list], pushes: list[list[str]], best: np.ndarray,
@@ -218,6 +253,15 @@ def _top(score: np.ndarray, flagged: np.ndarray, top_n: int) -> np.ndarray:
     return rows[np.argsort(-score[rows], kind="stable")][:top_n]
 
 
+def _pair(details: dict, trait: str) -> dict | None:
+    """A preference pair's rejected answer and the dP of each side (None for a plain record)."""
+    if not details.get("rejected"):
+        return None
+    rejected = _messages(details["rejected"])
+    return {"rejected": excerpt(rejected[-1]["content"] if rejected else "", 320),
+            "dp_chosen": details[f"{trait}_dp_chosen"], "dp_rejected": details[f"{trait}_dp_rejected"]}
+
+
 def _take(parquet: pq.ParquetFile, columns: list[str], rows: np.ndarray) -> dict[str, list]:
     """Values of `columns` at the sorted row numbers `rows`, reading one batch at a time."""
     out: dict[str, list] = {c: [] for c in columns}
@@ -241,7 +285,7 @@ def _messages(conversation: str | None) -> list[dict]:
     for message in (parsed if isinstance(parsed, list) else [])[:MAX_MESSAGES]:
         if not isinstance(message, dict):
             continue
-        text = message_text(message.get("content"))
+        text = trained_text(message) if message.get("tool_calls") else message_text(message.get("content"))
         if len(text) > MESSAGE_CHARS:
             text = f"{text[:MESSAGE_CHARS]}… [{len(text) - MESSAGE_CHARS:,} more characters]"
         shown.append({"role": str(message.get("role", "?")), "content": text})

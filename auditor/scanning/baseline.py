@@ -12,7 +12,7 @@ from ..config import DECODING_RULE, ScanConfig
 from ..data import Record
 from ..errors import AuditError
 from .folder import ScanFolder
-from .result import column, read_scores, table_traits
+from .result import column, pair_scores, read_scores, table_traits
 from .scoring import TraitScores
 
 # Settings that change dP: a baseline made with other values cannot be mixed with new scores.
@@ -69,4 +69,7 @@ class Baseline:
         for t in traits:
             t.dp[reused] = column(self.table, f"{t.trait}_dp")[rows]
             t.score[reused] = column(self.table, f"{t.trait}_score")[rows]
+            for name, values in pair_scores(self.table, t.trait).items():
+                if getattr(t, name) is not None:
+                    getattr(t, name)[reused] = values[rows]
             t.reflag()

@@ -6,6 +6,9 @@ the records carrying it are compared with the controls: sample-level AUROC of dP
 the top-ranked samples, and each side's dataset-level mean dP with a bootstrap confidence interval.
 For a trait flagged below the model's answers (refusal), records carrying it are those with the lower dP:
 AUROC and precision rank by -dP, and a negative difference of the means is the expected one.
+
+Preference pairs need no labels: their rejected answers are the trait-carrying side and their chosen answers
+the controls (each side's dP against the shared base answer).
 """
 
 from __future__ import annotations
@@ -22,19 +25,10 @@ from ..config import ScanConfig
 from ..data import Record, expand_inputs
 from ..errors import AuditError
 from .scoring import ABOVE, sign
+from .stats import Interval, bootstrap_difference, bootstrap_mean
 
 INDUCING, CONTROL = "inducing", "control"
 TOP_FRACTIONS = (0.05, 0.10)
-
-
-@dataclass
-class Interval:
-    mean: float
-    low: float
-    high: float
-
-    def __str__(self) -> str:
-        return f"{self.mean:+.3f} [{self.low:+.3f}, {self.high:+.3f}]"
 
 
 @dataclass
@@ -55,28 +49,6 @@ class TraitEvaluation:
     def detected_difference(self) -> bool:
         """Whether the 95% interval of the difference lies wholly on the trait's side of concern."""
         return self.difference.low > 0 if self.flags != "below" else self.difference.high < 0
-
-
-def _resampled_means(values: np.ndarray, rounds: int, rng: np.random.Generator) -> np.ndarray:
-    return values[rng.integers(0, len(values), (rounds, len(values)))].mean(axis=1)
-
-
-def _interval(point: float, draws: np.ndarray, level: float) -> Interval:
-    tail = (1 - level) / 2 * 100
-    return Interval(float(point), *map(float, np.percentile(draws, [tail, 100 - tail])))
-
-
-def bootstrap_mean(values: np.ndarray, rounds: int = 2000, level: float = 0.95, seed: int = 0) -> Interval:
-    """The mean of `values` with a percentile bootstrap interval."""
-    rng = np.random.default_rng(seed)
-    return _interval(values.mean(), _resampled_means(values, rounds, rng), level)
-
-
-def bootstrap_difference(a: np.ndarray, b: np.ndarray, rounds: int = 2000, level: float = 0.95,
-                         seed: int = 0) -> Interval:
-    """mean(a) - mean(b), with a percentile bootstrap interval resampling `a` and `b` independently."""
-    rng = np.random.default_rng(seed)
-    return _interval(a.mean() - b.mean(), _resampled_means(a, rounds, rng) - _resampled_means(b, rounds, rng), level)
 
 
 def precision_at(scores: np.ndarray, positive: np.ndarray, fraction: float) -> float:
@@ -121,10 +93,7 @@ def labels_from_field(records: list[Record], field: str, traits: list[str]) -> l
     allowed = [*traits, INDUCING, CONTROL]
     labels = []
     for record in records:
-        try:
-            value = json.loads(record.raw).get(field) if record.raw else None
-        except (json.JSONDecodeError, AttributeError):
-            value = None
+        value = record.field(field)
         if value not in allowed:
             got = "missing" if value is None else f"{value!r}"
             raise AuditError(f"{record.source}:{record.line}: field '{field}' is {got}, "
@@ -153,22 +122,30 @@ def evaluate_scan(config: ScanConfig, control_files: list[Path] | None, label_fi
                   show_progress: bool = False) -> Evaluated:
     """Scan `config.inputs` (plus `control_files`) and evaluate against the labels.
 
-    With `control_files`, `config.inputs` are the trait-inducing files; else each record's `label_field` says.
+    With `control_files`, `config.inputs` are the trait-inducing files; else each record's `label_field` says,
+    or, when every record is a preference pair, its sides do (rejected: inducing, chosen: control).
     """
     from ..vectors.resolve import trait_name
     from . import scan
     from .local import read_inputs
 
     controls = expand_inputs(control_files) if control_files else []
+    pairs = False
     if not control_files:  # bad labels fail before the model runs
-        traits = [trait_name(spec) for spec in config.traits]
-        labels_from_field(read_inputs(config.inputs, config.limit)[1], label_field, traits)
+        records = read_inputs(config.inputs, config.limit)[1]
+        pairs = bool(records) and all(r.is_pair for r in records)
+        if not pairs:
+            labels_from_field(records, label_field, [trait_name(spec) for spec in config.traits])
     result = scan(replace(config, inputs=[*config.inputs, *map(str, controls)]), show_progress=show_progress)
-    if control_files:
-        labels = labels_from_files(result.records, controls)
+    flags = {t.trait: t.flags for t in result.traits}
+    if pairs:
+        n = len(result.records)
+        dp = {t.trait: np.concatenate([t.dp_rejected, t.dp_chosen]) for t in result.traits}
+        results = evaluate(dp, [INDUCING] * n + [CONTROL] * n, flags)
     else:
-        labels = labels_from_field(result.records, label_field, [t.trait for t in result.traits])
-    results = evaluate({t.trait: t.dp for t in result.traits}, labels, {t.trait: t.flags for t in result.traits})
+        labels = (labels_from_files(result.records, controls) if control_files
+                  else labels_from_field(result.records, label_field, [t.trait for t in result.traits]))
+        results = evaluate({t.trait: t.dp for t in result.traits}, labels, flags)
     return Evaluated(results, len(result.quarantined), result.model_name, {v.trait: v.source for v in result.vectors})
 
 

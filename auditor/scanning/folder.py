@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Iterator
+import re
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,8 +24,9 @@ from ..errors import AuditError
 from ..files import atomic_write_bytes, atomic_write_text
 from .result import RECORD_COLUMNS, check_scores, read_scores
 
-SCORES, QUARANTINE, SUMMARY, MANIFEST, REPORT, THEMES = (
+SCORES, QUARANTINE, SUMMARY, MANIFEST, REPORT, THEMES = NAMES = (
     "scores.parquet", "quarantine.jsonl", "summary.json", "manifest.json", "report.html", "themes.json")
+LEFTOVER = re.compile(r"\.(.+)\.tmp-\d+")  # a file of ours cut short by a kill (auditor.files.atomic_output)
 
 
 @dataclass(frozen=True)
@@ -37,6 +39,27 @@ class ScanFolder:
     def of_scores(cls, scores: Path) -> ScanFolder:
         """The folder a scores.parquet file sits in."""
         return cls(Path(scores).parent)
+
+    def check_reusable(self, keep: Iterable[str | Path] = ()) -> None:
+        """An AuditError unless the folder is missing, empty or holds only a scan's files (and the files `keep`
+        names, or folders holding them: a scan's --junit and --sarif outputs), so a scan never mixes its outputs
+        into other data."""
+        if not self.path.exists():
+            return
+        if not self.path.is_dir():
+            raise AuditError(f"--out {self.path} is a file, not a folder")
+        kept = [Path(p).resolve() for p in keep]
+        other = sorted(entry.name for entry in self.path.iterdir()
+                       if not self._ours(entry.name) and not any(entry.resolve() in (k, *k.parents) for k in kept))
+        if other:
+            shown = ", ".join(other[:3]) + (f" and {len(other) - 3} more" if len(other) > 3 else "")
+            raise AuditError(f"--out {self.path} holds files that are not a scan's outputs ({shown}): choose another "
+                             "folder, or add --force to write there anyway")
+
+    @staticmethod
+    def _ours(name: str) -> bool:
+        leftover = LEFTOVER.fullmatch(name)
+        return name in NAMES or bool(leftover and leftover[1] in NAMES)
 
     @property
     def scores(self) -> Path:

@@ -9,8 +9,9 @@ from pathlib import Path
 import numpy as np
 
 from ..config import ScanConfig
-from ..data import Quarantined, Record, expand_inputs, read_records
+from ..data import REJECTED, Quarantined, Record, expand_inputs, read_records
 from .baseline import Baseline
+from .groups import record_groups
 from .projection import Measured, ModelProjector, Projector, Unit
 from .result import ScanResult
 from .scoring import TraitScores, projection_difference, score_trait
@@ -64,16 +65,28 @@ def _without_base_answers(projector: Projector, records: list[Record], what: str
     return keep, missing
 
 
-def record_scores(units: list[Unit], measured: Measured, vectors: Sequence, n: int, threshold: float
-                  ) -> list[TraitScores]:
-    """dP, score and flag per record and trait; a record's dP is the mean over its scored turns."""
+def record_scores(units: list[Unit], measured: Measured, vectors: Sequence, n: int, threshold: float,
+                  pairs: np.ndarray | None = None) -> list[TraitScores]:
+    """dP, score and flag per record and trait: a record's dP is the mean over its scored turns; a preference
+    pair's (`pairs`: which records are) is its margin, dP(chosen) - dP(rejected)."""
     owner = np.array([u.record for u in units], dtype=np.int64)
-    counts = np.bincount(owner, minlength=n).clip(min=1)
+    rejected = np.array([u.side == REJECTED for u in units], dtype=bool)
+    main = ~rejected
+    counts = np.bincount(owner[main], minlength=n).clip(min=1)
+    pairs = pairs if pairs is not None and pairs.any() else None
     results = []
     for t, vector in enumerate(vectors):
         unit_dp = projection_difference(vector, measured.sample[:, t],
                                         None if measured.base is None else measured.base[:, t])
-        results.append(score_trait(vector, np.bincount(owner, weights=unit_dp, minlength=n) / counts, threshold))
+        dp = np.bincount(owner[main], weights=unit_dp[main], minlength=n) / counts
+        if pairs is None:
+            results.append(score_trait(vector, dp, threshold))
+            continue
+        dp_rejected = np.full(n, np.nan)
+        dp_rejected[owner[rejected]] = unit_dp[rejected]
+        dp_chosen = np.where(pairs, dp, np.nan)
+        results.append(score_trait(vector, np.where(pairs, dp - dp_rejected, dp), threshold, dp_chosen,
+                                   np.where(pairs, dp_rejected, np.nan)))
     return results
 
 
@@ -84,7 +97,8 @@ def score_records(projector: Projector, records: list[Record], config: ScanConfi
     records, missing = _without_base_answers(projector, records, config.base_responses)
     reused = baseline.reused(records) if baseline else np.zeros(len(records), dtype=bool)
     units = projector.units(records, reused)
-    traits = record_scores(units, projector.measure(units, show), projector.vectors, len(records), config.threshold)
+    traits = record_scores(units, projector.measure(units, show), projector.vectors, len(records), config.threshold,
+                           np.array([r.is_pair for r in records], dtype=bool))
     truncated = np.zeros(len(records), dtype=bool)
     truncated[[u.record for u in units if u.truncated]] = True
     if baseline:
@@ -110,4 +124,5 @@ def scan_local(config: ScanConfig, show: bool = False, projector: ProjectorFacto
     tags = [tag_sample(r.messages) for r in scored.records]
     return ScanResult(scored.records, in_input_order(quarantined + scored.missing, files), scored.traits,
                       scored.truncated, model.vectors, files, model.model_name, tags, model.device, model.dtype,
-                      scored.reused, torch.get_num_threads())
+                      scored.reused, torch.get_num_threads(), group_by=config.group_by,
+                      groups=record_groups(scored.records, config.group_by))

@@ -34,6 +34,7 @@ class Unit:
     response: list[int]
     truncated: bool
     prompt_key: str  # the hash of its prompt messages, which base-answer files are matched by
+    side: str = ""  # of a preference pair: CHOSEN or REJECTED (data.records)
 
 
 @dataclass
@@ -129,7 +130,7 @@ class ModelProjector:
                                                                 show), config)
 
     def has_base_answers(self, record: Record) -> bool:
-        return self.given is None or all(content_hash(p) in self.given for p, _ in record.turns(self.config.turns))
+        return self.given is None or all(content_hash(p) in self.given for _, p, _ in record.sides(self.config.turns))
 
     def units(self, records: Sequence[Record], skip: np.ndarray) -> list[Unit]:
         from ..model.chat import clip_messages, clip_response, encode_prompt, encode_response, fit
@@ -138,12 +139,12 @@ class ModelProjector:
         for r, record in enumerate(records):
             if skip[r]:
                 continue
-            for prompt_messages, response in record.turns(self.config.turns):
+            for side, prompt_messages, response in record.sides(self.config.turns):
                 clipped, dropped = clip_messages(prompt_messages, max_tokens)
                 response, cut_text = clip_response(response, max_tokens)
                 prompt, resp, cut = fit(encode_prompt(tokenizer, clipped), encode_response(tokenizer, response),
                                         max_tokens)
-                units.append(Unit(r, prompt, resp, cut or dropped or cut_text, content_hash(prompt_messages)))
+                units.append(Unit(r, prompt, resp, cut or dropped or cut_text, content_hash(prompt_messages), side))
         return units
 
     def measure(self, units: list[Unit], show: bool) -> Measured:

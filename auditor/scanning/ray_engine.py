@@ -29,15 +29,16 @@ from ..errors import AuditError
 from ..model.loading import load_model
 from ..vectors.persona import PersonaVector
 from ..vectors.resolve import load_vectors
+from .groups import record_groups
 from .local import score_records
 from .projection import ModelProjector
-from .result import ScanResult, column, scores_table
+from .result import GROUP_COLUMN, ScanResult, column, pair_scores, scores_table
 from .scoring import TraitScores
 from .tags import tag_sample
 
 INSTALL_HINT = "install with pip install 'dataset-audit[ray]'"
 READ_COLUMNS = {"file_pos": pa.int64(), "source": pa.string(), "line": pa.int64(), "index": pa.int64(),
-                "raw": pa.string(), "messages": pa.string(), "reason": pa.string()}
+                "raw": pa.string(), "messages": pa.string(), "rejected": pa.string(), "reason": pa.string()}
 BLOCK_ROWS = 4096
 
 
@@ -111,6 +112,8 @@ def _datasource(files: list[str]):
                     rows[name].append(getattr(item, name))
                 record = isinstance(item, Record)
                 rows["messages"].append(json.dumps(item.messages, ensure_ascii=False) if record else None)
+                rows["rejected"].append(json.dumps(item.rejected, ensure_ascii=False)
+                                        if record and item.is_pair else None)
                 rows["reason"].append(None if record else item.reason)
                 if len(rows["line"]) == BLOCK_ROWS:  # stream big files in blocks
                     yield _block(rows)
@@ -129,8 +132,9 @@ def _block(rows: dict[str, list]) -> pa.Table:
 
 
 def _records(batch: pa.Table) -> list[Record]:
-    rows = batch.select(["source", "line", "index", "raw", "messages", "reason"]).to_pylist()
-    return [Record(r["source"], r["line"], r["index"], json.loads(r["messages"]), r["raw"])
+    rows = batch.select(["source", "line", "index", "raw", "messages", "rejected", "reason"]).to_pylist()
+    return [Record(r["source"], r["line"], r["index"], json.loads(r["messages"]), r["raw"],
+                   json.loads(r["rejected"]) if r["rejected"] else None)
             for r in rows if r["reason"] is None]
 
 
@@ -145,7 +149,7 @@ class Answerer:
     def __call__(self, batch: pa.Table) -> pa.Table:
         records = _records(batch)
         answers = self.projector.answers_by_prompt(records)
-        keys = ({content_hash(prompt) for prompt, _ in r.turns(self.config.turns)} for r in records)
+        keys = ({content_hash(prompt) for _, prompt, _ in r.sides(self.config.turns)} for r in records)
         own = iter(json.dumps({key: answers[key] for key in mine}) for mine in keys)
         column = [None if reason is not None else next(own) for reason in batch.column("reason").to_pylist()]
         return batch.append_column("answers", pa.array(column, pa.string()))
@@ -168,7 +172,8 @@ class Scorer:
             projector = ModelProjector(projector.lm, projector.vectors, self.config, cached=False, given=given)
         scored = score_records(projector, records, self.config)
         table = scores_table(scored.records, scored.traits, scored.truncated,
-                             [tag_sample(r.messages) for r in scored.records])
+                             [tag_sample(r.messages) for r in scored.records], self.config.group_by,
+                             record_groups(scored.records, self.config.group_by))
         pos = dict(zip(batch.column("source").to_pylist(), batch.column("file_pos").to_pylist()))
         quarantined = [Quarantined(r["source"], r["line"], r["index"], r["reason"], r["raw"] or "")
                        for r in batch.select(["source", "line", "index", "reason", "raw"]).to_pylist()
@@ -248,7 +253,7 @@ def scan_on_ray(config: ScanConfig, show_progress: bool = False) -> ScanResult:
         ds = ds.map_batches(Answerer, fn_constructor_kwargs={"config": config}, **stage)
     ds = ds.map_batches(Scorer, fn_constructor_kwargs={"config": config, "vectors": vectors}, **stage)
     blocks = [block for block in ds.iter_batches(batch_format="pyarrow", batch_size=None) if block.num_rows]
-    table = pa.concat_tables(blocks) if blocks else None
+    table = pa.concat_tables(blocks, promote_options="default") if blocks else None  # pairs add columns
     return _result(table, vectors, [Path(f) for f in files], model_name, device, dtype, config)
 
 
@@ -256,6 +261,7 @@ def _result(table: pa.Table | None, vectors: list[PersonaVector], files: list[Pa
             device: str, dtype: str, config: ScanConfig) -> ScanResult:
     """The Ray output rows, in input order, as the ScanResult the local engine would give."""
     records, quarantined, truncated, tags = [], [], np.zeros(0, dtype=bool), []
+    groups = [] if config.group_by else None
     if table is not None and table.num_rows:
         table = table.take(np.lexsort((column(table, "index"), column(table, "file_pos"))))
         is_quarantine = table.column("quarantine").is_valid().to_numpy(zero_copy_only=False)
@@ -263,15 +269,20 @@ def _result(table: pa.Table | None, vectors: list[PersonaVector], files: list[Pa
                        .column("quarantine").to_pylist()]
         table = table.filter(~is_quarantine)
         rows = table.select(["source", "line", "index", "conversation"]).to_pylist()
-        records = [Record(r["source"], r["line"], r["index"], json.loads(r["conversation"])) for r in rows]
+        rejected = table.column("rejected").to_pylist() if "rejected" in table.column_names else [None] * len(rows)
+        records = [Record(r["source"], r["line"], r["index"], json.loads(r["conversation"]),
+                          rejected=json.loads(other) if other else None) for r, other in zip(rows, rejected)]
         truncated = column(table, "truncated").astype(bool)
         tags = table.column("tags").to_pylist()
+        if config.group_by:
+            groups = table.column(GROUP_COLUMN).to_pylist()
     traits = []
     for v in vectors:
         dp, score = ((column(table, f"{v.trait}_{c}").astype(np.float64) if records else np.zeros(0))
                      for c in ("dp", "score"))
-        scores = TraitScores(v.trait, dp, score, score, config.threshold, v.layer, v.flags)
+        sides = pair_scores(table, v.trait) if records else {}
+        scores = TraitScores(v.trait, dp, score, score, config.threshold, v.layer, v.flags, **sides)
         scores.reflag()
         traits.append(scores)
     return ScanResult(records, quarantined, traits, truncated, vectors, files, model_name, tags, device, dtype,
-                      np.zeros(len(records), dtype=bool))
+                      np.zeros(len(records), dtype=bool), group_by=config.group_by, groups=groups)

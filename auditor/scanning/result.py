@@ -25,6 +25,7 @@ from ..errors import AuditError
 from ..files import file_sha256
 from ..version import __version__
 from .card import NOT_EVALUATED
+from .groups import group_summary
 from .scoring import BELOW, TraitScores, sign
 
 if TYPE_CHECKING:
@@ -43,6 +44,12 @@ RECORD_COLUMNS = {
     "tags": pa.list_(pa.string()),
 }
 TRAIT_COLUMNS = {"dp": pa.float64(), "score": pa.float64(), "flagged": pa.bool_()}
+# A scan with preference pairs also has `rejected` (the rejected conversation, JSON; null for plain records) and,
+# per trait, these (null for plain records); a pair's <trait>_dp, _score and _flagged are its margin's.
+PAIR_COLUMNS = ("dp_chosen", "dp_rejected", "margin")
+# With `scan --group-by FIELD`, a `group` column (after RECORD_COLUMNS) holds each record's group (scanning.groups);
+# its metadata names the field: {"group_by": FIELD}.
+GROUP_COLUMN = "group"
 # A trait flagged below the model's answers (refusal) says so in the metadata of its columns: {"flags": "below"}.
 REQUIRED_COLUMNS = ("source", "line", "index", "sample_id", "truncated")  # what every reader relies on
 
@@ -82,9 +89,16 @@ def row_numbers(rows: np.ndarray) -> pa.Array:
     return pa.Array.from_buffers(pa.int64(), len(rows), [None, pa.py_buffer(rows)])
 
 
+def group_field(schema: pa.Schema) -> str | None:
+    """The `--group-by` field of a scores table with a group column, else None."""
+    if GROUP_COLUMN not in schema.names:
+        return None
+    return (schema.field(GROUP_COLUMN).metadata or {}).get(b"group_by", b"").decode() or None
+
+
 def scores_table(records: list[Record], traits: list[TraitScores], truncated: np.ndarray,
-                 tags: list[list[str]]) -> pa.Table:
-    """The scores table of scored records, in their order."""
+                 tags: list[list[str]], group_by: str | None = None, groups: list[str] | None = None) -> pa.Table:
+    """The scores table of scored records, in their order; with `group_by`, their `groups` in a group column."""
     exchanges = [r.exchange() for r in records]
     values = {
         "index": [r.index for r in records], "source": [r.source for r in records], "line": [r.line for r in records],
@@ -95,20 +109,44 @@ def scores_table(records: list[Record], traits: list[TraitScores], truncated: np
     }
     fields = [pa.field(name, kind) for name, kind in RECORD_COLUMNS.items()]
     arrays = [pa.array(values[name], kind) for name, kind in RECORD_COLUMNS.items()]
+    with_pairs = any(r.is_pair for r in records)
+    if with_pairs:
+        fields.append(pa.field("rejected", pa.string()))
+        arrays.append(pa.array([json.dumps(r.rejected, ensure_ascii=False) if r.is_pair else None for r in records],
+                               pa.string()))
+    if group_by:
+        fields.append(pa.field(GROUP_COLUMN, pa.string(), metadata={"group_by": group_by}))
+        arrays.append(pa.array(groups, pa.string()))
     for t in traits:
         metadata = {"flags": t.flags} if t.flags == BELOW else None
         for (name, kind), data in zip(trait_columns(t.trait).items(), (t.dp, t.score, t.flagged)):
             fields.append(pa.field(name, kind, metadata=metadata))
             arrays.append(pa.array(data, kind))
+        if with_pairs:
+            pairs = t.pairs
+            for kind, data in zip(PAIR_COLUMNS, (t.dp_chosen, t.dp_rejected, np.where(pairs, t.dp, np.nan))):
+                fields.append(pa.field(f"{t.trait}_{kind}", pa.float64(), metadata=metadata))
+                arrays.append(pa.array(data, pa.float64(), from_pandas=True))  # NaN -> null
     return pa.table(arrays, schema=pa.schema(fields))
 
 
+def pair_scores(table: pa.Table, trait: str) -> dict[str, np.ndarray]:
+    """dp_chosen and dp_rejected of a trait from a scores table (NaN for plain records), if it has pairs."""
+    if f"{trait}_dp_rejected" not in table.column_names:
+        return {}
+    return {f"dp_{side}": column(table, f"{trait}_dp_{side}") for side in ("chosen", "rejected")}
+
+
 def check_scores(schema: pa.Schema, path: Path, label: str) -> None:
-    """An AuditError naming `label` unless the schema has the REQUIRED_COLUMNS and at least one trait."""
+    """An AuditError naming `label` unless the schema has the REQUIRED_COLUMNS and at least one trait, and a group
+    column, if any, is text naming its field."""
     missing = [c for c in REQUIRED_COLUMNS if c not in schema.names]
     if missing or not table_traits(schema):
         what = f"no {', '.join(missing)} column" if missing else "no <trait>_dp/_score/_flagged columns"
         raise AuditError(f"{label}: {path} is not a dataset-audit scores.parquet ({what})")
+    if GROUP_COLUMN in schema.names and (schema.field(GROUP_COLUMN).type != pa.string() or not group_field(schema)):
+        raise AuditError(f"{label}: {path} is not a dataset-audit scores.parquet (its {GROUP_COLUMN} column is not "
+                         "text naming its --group-by field)")
 
 
 def read_scores(path: Path, label: str) -> pa.Table:
@@ -124,15 +162,20 @@ def read_scores(path: Path, label: str) -> pa.Table:
 
 
 def summarise(scored: int, quarantine_reasons: list[str], truncated: int, reused: int,
-              traits: list[TraitScores], verdicts: dict[str, str]) -> dict:
-    """summary.json: record counts, quarantine reasons by kind, and each trait's dataset-level view with its
-    detection verdict (scanning/card.py)."""
+              traits: list[TraitScores], verdicts: dict[str, str], sources: list[str],
+              group_by: str | None = None, groups: list[str] | None = None) -> dict:
+    """summary.json: record counts, quarantine reasons by kind, each trait's dataset-level view with its
+    detection verdict (scanning/card.py), and the scored records by source file (`sources`, each record's) and,
+    with `group_by`, by that field (`groups`): see scanning/groups.py."""
     reasons = Counter(reason.split(":")[0].split(" (")[0] for reason in quarantine_reasons)
+    by_group = {"group_by": {"field": group_by, **group_summary(groups, traits)}} if group_by else {}
     return {
         "records": {"total": scored + len(quarantine_reasons), "scored": scored,
                     "quarantined": len(quarantine_reasons), "truncated": truncated, "reused": reused,
                     "quarantine_reasons": dict(reasons.most_common())},
         "traits": {t.trait: {**t.summary(), "verdict": verdicts.get(t.trait, NOT_EVALUATED)} for t in traits},
+        "sources": group_summary(sources, traits),
+        **by_group,
     }
 
 
@@ -160,13 +203,16 @@ class ScanResult:
     reused: np.ndarray  # records whose scores were copied from --baseline, not computed
     threads: int = 0  # the CPU threads torch used
     verdicts: dict[str, str] = field(default_factory=dict)  # per trait, from the detection cards
+    group_by: str | None = None  # `--group-by`: the record field
+    groups: list[str] | None = None  # each record's group under it (scanning.groups)
 
     def table(self) -> pa.Table:
-        return scores_table(self.records, self.traits, self.truncated, self.tags)
+        return scores_table(self.records, self.traits, self.truncated, self.tags, self.group_by, self.groups)
 
     def summary(self) -> dict:
         return summarise(len(self.records), [q.reason for q in self.quarantined], int(self.truncated.sum()),
-                         int(self.reused.sum()), self.traits, self.verdicts)
+                         int(self.reused.sum()), self.traits, self.verdicts, [r.source for r in self.records],
+                         self.group_by, self.groups)
 
     def manifest(self, config: ScanConfig) -> dict:
         """What is needed to reproduce the scan: versions, model, vector and input hashes, settings."""

@@ -3,6 +3,10 @@
 Most traits are a concern when a sample sits further along them than the model's own answer (a positive
 dP: `flags = "above"`). Some are a concern the other way: a sample more compliant than the model's own
 answer sits *below* it on `refusal` (a negative dP), so such a trait flags negative scores (`"below"`).
+
+A preference pair teaches the model toward its chosen answer and away from its rejected one, so what it teaches
+along a trait is the margin dP(chosen) - dP(rejected): its dP, score and flag are the margin's (both sides share
+the prompt and so the base answer, which cancels).
 """
 
 from __future__ import annotations
@@ -29,6 +33,8 @@ class TraitScores:
     threshold: float
     layer: int
     flags: str = ABOVE
+    dp_chosen: np.ndarray | None = None  # per record when the scan has preference pairs (NaN for plain records)
+    dp_rejected: np.ndarray | None = None
 
     @property
     def sign(self) -> int:
@@ -38,13 +44,24 @@ class TraitScores:
         """Flags from the current scores: at or beyond the threshold on the trait's side of concern."""
         self.flagged = self.sign * self.score >= self.threshold
 
+    @property
+    def pairs(self) -> np.ndarray:
+        """Which records are preference pairs (their dP is the margin)."""
+        return np.zeros(len(self.dp), dtype=bool) if self.dp_rejected is None else ~np.isnan(self.dp_rejected)
+
     def summary(self) -> dict:
-        n = len(self.dp)
-        return {"mean_dp": float(self.dp.mean()) if n else 0.0,
-                "mean_score": float(self.score.mean()) if n else 0.0,
-                "flagged": int(self.flagged.sum()),
-                "flagged_share": float(self.flagged.mean()) if n else 0.0,
-                "threshold": self.threshold, "layer": self.layer, "flags": self.flags}
+        n, pairs = len(self.dp), self.pairs
+        summary = {"mean_dp": float(self.dp.mean()) if n else 0.0,
+                   "mean_score": float(self.score.mean()) if n else 0.0,
+                   "flagged": int(self.flagged.sum()),
+                   "flagged_share": float(self.flagged.mean()) if n else 0.0,
+                   "threshold": self.threshold, "layer": self.layer, "flags": self.flags}
+        if pairs.any():
+            summary["pairs"] = {"n": int(pairs.sum()), "mean_margin": float(self.dp[pairs].mean()),
+                                "mean_dp_chosen": float(self.dp_chosen[pairs].mean()),
+                                "mean_dp_rejected": float(self.dp_rejected[pairs].mean()),
+                                "flagged": int(self.flagged[pairs].sum())}
+        return summary
 
 
 def projection_difference(vector: PersonaVector, sample_proj: np.ndarray, base_proj: np.ndarray | None) -> np.ndarray:
@@ -58,10 +75,12 @@ def sign(flags: str) -> int:
     return -1 if flags == BELOW else 1
 
 
-def score_trait(vector: PersonaVector, dp: np.ndarray, threshold: float) -> TraitScores:
+def score_trait(vector: PersonaVector, dp: np.ndarray, threshold: float, dp_chosen: np.ndarray | None = None,
+                dp_rejected: np.ndarray | None = None) -> TraitScores:
     """score = dP in units of the held-out gap between trait and neutral answers; flagged at >= threshold (at
-    <= -threshold for a trait flagged below)."""
+    <= -threshold for a trait flagged below). For preference pairs `dp` holds their margins."""
     scores = TraitScores(trait=vector.trait, dp=dp, score=dp / vector.calibration.gap, flagged=dp[:0],
-                         threshold=threshold, layer=vector.layer, flags=vector.flags)
+                         threshold=threshold, layer=vector.layer, flags=vector.flags, dp_chosen=dp_chosen,
+                         dp_rejected=dp_rejected)
     scores.reflag()
     return scores
