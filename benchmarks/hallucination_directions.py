@@ -11,9 +11,11 @@ the `extract --from-pairs` fitting (difference of means, layer by 5-fold cross-v
 
 and prints (1) the cosine between each direction and the previously shipped `hallucinating` vector
 (benchmarks/data/hallucinating-previous.safetensors) and the shipped one, at every layer; (2) the AUROC of
-each direction (previous, specificity, fabrication, shipped, and the shipped one with the specificity
-direction projected out at every layer) on caa-hallucination, truthfulqa and halueval-general, in both
-modes, from one scan per benchmark and mode that scores all five. Every number goes
+each direction (previous, specificity, fabrication, shipped, the vector of the authored answers rewritten as
+minimal pairs (benchmarks/data/hallucinating-minimal-pairs.json: trait and neutral answers alike but for
+whether the specifics are true), and that one with the specificity direction projected out at every layer)
+on caa-hallucination, truthfulqa and halueval-general, in both modes, from one scan per benchmark and mode
+that scores them all. Every number goes
 to WORK/hallucination_directions.json.
 """
 
@@ -29,12 +31,15 @@ from detection import run
 from public_data import BENCHMARKS
 
 from auditor.model.loading import load_model
+from auditor.traits import Example, load_trait
+from auditor.vectors.fitting import extract_from_examples
 from auditor.vectors.pairs import fit_from_pairs, pair_activations
 from auditor.vectors.persona import PersonaVector, builtin_vector_path
 
 HERE = Path(__file__).resolve().parent
 TRIPLES = HERE / "data" / "hallucination_triples.jsonl"
 PREVIOUS = HERE / "data" / "hallucinating-previous.safetensors"
+MINIMAL_PAIRS = HERE / "data" / "hallucinating-minimal-pairs.json"  # authored answers rewritten as minimal pairs
 CONTRASTS = {"specificity": ("specific_true", "vague_true"), "fabrication": ("specific_false", "specific_true")}
 BENCHES = ("caa-hallucination", "truthfulqa", "halueval-general")
 
@@ -55,11 +60,12 @@ def fit_contrasts(lm, out: Path, batch_size: int) -> dict[str, Path]:
 
 
 def cosines(vectors: dict[str, PersonaVector]) -> dict[str, list[float]]:
-    """Per layer, the cosine of each direction with the previous and the shipped hallucinating vector."""
+    """Per layer, the cosine of each direction with the shipped (previous) vector and the minimal-pair one."""
     out = {}
-    for ref in ("previous", "shipped"):
+    for ref in ("previous", "minimal pairs"):
         for name, v in vectors.items():
-            if name != ref and not (ref == "shipped" and name == "previous") and "minus" not in name:
+            skip = name in (ref, "shipped") or "minus" in name or (ref == "minimal pairs" and name == "previous")
+            if not skip:
                 out[f"{name} vs {ref}"] = [round(float(v.unit(layer) @ vectors[ref].unit(layer)), 3)
                                            for layer in range(v.directions.shape[0])]
     return out
@@ -89,14 +95,20 @@ def main(data: Path, work: Path, prompts: int, batch_size: int) -> None:
     previous.save(paths["previous"])
     vectors = {name: PersonaVector.load(p) for name, p in paths.items()}
     vectors["shipped"] = PersonaVector.load(builtin_vector_path("hallucinating"))
-    paths["shipped minus specificity"] = out / "hallucinating-minus-specificity.safetensors"
-    without(vectors["shipped"], vectors["specificity"], "hallucinating-minus-specificity").save(
-        paths["shipped minus specificity"])
-    vectors["shipped minus specificity"] = PersonaVector.load(paths["shipped minus specificity"])
+    trait = replace(load_trait("hallucinating"), name="hallucinating-minimal-pairs",
+                    examples=[Example(**e) for e in json.loads(MINIMAL_PAIRS.read_text(encoding="utf-8"))])
+    paths["minimal pairs"] = out / "hallucinating-minimal-pairs.safetensors"
+    extract_from_examples(lm, trait, batch_size).save(paths["minimal pairs"])
+    vectors["minimal pairs"] = PersonaVector.load(paths["minimal pairs"])
+    paths["minimal pairs minus specificity"] = out / "hallucinating-minimal-pairs-minus-specificity.safetensors"
+    without(vectors["minimal pairs"], vectors["specificity"], "hallucinating-minimal-minus-specificity").save(
+        paths["minimal pairs minus specificity"])
+    vectors["minimal pairs minus specificity"] = PersonaVector.load(paths["minimal pairs minus specificity"])
     layers = {name: v.layer for name, v in vectors.items()}
     cos = cosines(vectors)
     names = {"previous": "hallucinating-previous", "specificity": "specificity", "fabrication": "fabrication",
-             "shipped": "hallucinating", "shipped minus specificity": "hallucinating-minus-specificity"}
+             "shipped": "hallucinating", "minimal pairs": "hallucinating-minimal-pairs",
+             "minimal pairs minus specificity": "hallucinating-minimal-minus-specificity"}
     aurocs = {}
     for bench in (b for b in BENCHMARKS if b.name in BENCHES):
         per_side = prompts if bench.paired else prompts // 2
