@@ -62,10 +62,21 @@ def fit_vector(lm: LoadedModel, trait: str, contrast: Contrast, method: str,
         u = units[l].numpy()
         stats.append({"layer": l, "norm": float(directions[l].norm()),
                       **separation(contrast.held_pos[:, l] @ u, contrast.held_neg[:, l] @ u)})
+    def held(at: int) -> tuple[np.ndarray, np.ndarray]:
+        u = units[at].numpy()
+        return contrast.held_pos[:, at] @ u, contrast.held_neg[:, at] @ u
+
+    return calibrated_vector(lm, trait, directions, stats, held, layer, method, flags)
+
+
+def calibrated_vector(lm: LoadedModel, trait: str, directions: torch.Tensor, stats: list[dict],
+                      held: Callable[[int], tuple[np.ndarray, np.ndarray]], layer: int | None, method: str,
+                      flags: str) -> PersonaVector:
+    """The vector at `layer`, else at the layer of the best held-out separation in `stats` (the embeddings
+    skipped), calibrated on `held(layer)`: the held-out trait and neutral projections there."""
     if layer is None:  # skip the embeddings: a difference of words, not of persona
         layer = max(stats[1:], key=lambda s: (round(s["auroc"], 3), s["d"]))["layer"]
-    u = units[layer].numpy()
-    tp, tn = contrast.held_pos[:, layer] @ u, contrast.held_neg[:, layer] @ u
+    tp, tn = held(layer)
     calibration = Calibration(trait_mean=float(tp.mean()), neutral_mean=float(tn.mean()),
                               trait_std=float(tp.std(ddof=1)), neutral_std=float(tn.std(ddof=1)),
                               auroc=stats[layer]["auroc"], n=len(tp))

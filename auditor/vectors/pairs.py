@@ -23,8 +23,8 @@ from ..errors import AuditError
 from ..model.activations import response_means
 from ..model.chat import encode_prompt, encode_response, fit
 from ..model.loading import LoadedModel
-from .fitting import separation
-from .persona import Calibration, PersonaVector
+from .fitting import calibrated_vector, separation
+from .persona import PersonaVector
 
 METHOD = "response_avg_diff/pairs"
 Pair = tuple[Messages, str, str]  # (prompt messages, trait answer, neutral answer)
@@ -125,12 +125,5 @@ def fit_from_pairs(lm: LoadedModel, trait: str, pos: np.ndarray, neg: np.ndarray
         stats.append({"layer": l, "norm": float(directions[l].norm()), **separation(held_pos[:, l], held_neg[:, l]),
                       "cv_auroc_mean": float(np.mean(fold_aurocs)), "cv_auroc_std": float(np.std(fold_aurocs)),
                       "folds": folds})
-    if layer is None:  # skip the embeddings: a difference of words, not of persona
-        layer = max(stats[1:], key=lambda s: (round(s["auroc"], 3), s["d"]))["layer"]
-    tp, tn = held_pos[:, layer], held_neg[:, layer]
-    calibration = Calibration(trait_mean=float(tp.mean()), neutral_mean=float(tn.mean()),
-                              trait_std=float(tp.std(ddof=1)), neutral_std=float(tn.std(ddof=1)),
-                              auroc=stats[layer]["auroc"], n=len(tp))
-    return PersonaVector(trait=trait, directions=directions, layer=layer, model_name=lm.name,
-                         model_fingerprint=lm.fingerprint(), method=METHOD, calibration=calibration,
-                         layer_stats=stats, flags=flags)
+    return calibrated_vector(lm, trait, directions, stats, lambda at: (held_pos[:, at], held_neg[:, at]), layer,
+                             METHOD, flags)
