@@ -62,6 +62,7 @@ def _context(folder: ScanFolder, top_n: int) -> dict:
     best = np.max([signs[t] * score[t][flagged_rows] for t in traits], axis=0)
     pushes = [[t for t in traits if flagged[t][r]] for r in flagged_rows]
     records = {k: summary.get("records", {}).get(k, 0) for k in ("total", "scored", "quarantined", "truncated")}
+    detection, detection_notes = _detection(manifest, traits)
     return {
         "report_version": __version__,
         "scan": _scan(manifest),
@@ -69,8 +70,8 @@ def _context(folder: ScanFolder, top_n: int) -> dict:
                    "scores_sha256": file_sha256(folder.scores)},
         "records": records,
         "traits": cards,
-        "detection": _detection(manifest, traits),
-        "detection_notes": _detection_notes(manifest, traits),
+        "detection": detection,
+        "detection_notes": detection_notes,
         "detection_rule": RULE[0].upper() + RULE[1:] + ".",
         "groups": _groups(summary, traits),
         "rows": _rows(parquet, traits, score, dp, flagged, top_n, colors, signs),
@@ -167,22 +168,16 @@ def _themes(folder: ScanFolder, texts: dict[str, list], pushes: list[list[str]],
     return themes
 
 
-def _detection(manifest: dict, traits: list[str]) -> list[tuple]:
-    """The detection-card rows of the vectors this scan used (by their files' sha256)."""
+def _detection(manifest: dict, traits: list[str]) -> tuple[list[tuple], list[tuple[str, str]]]:
+    """The detection-card rows and (trait, note) pairs of the cards about the vectors this scan used (by their
+    files' sha256)."""
     used = {t: v.get("sha256") for t, v in manifest.get("vectors", {}).items() if t in traits}
-    rows = []
+    rows, notes = [], []
     for card in known_cards():
-        rows += [row for row in card_table(card, [t for t, sha in used.items()
-                                                   if card.traits.get(t, {}).get("vector_sha256") == sha])
-                 if row not in rows]
-    return rows
-
-
-def _detection_notes(manifest: dict, traits: list[str]) -> list[tuple[str, str]]:
-    """(trait, note) from the detection cards about the vectors this scan used."""
-    used = {t: v.get("sha256") for t, v in manifest.get("vectors", {}).items() if t in traits}
-    return [(t, card.notes[t]) for card in known_cards() for t, sha in used.items()
-            if t in card.notes and card.traits.get(t, {}).get("vector_sha256") == sha]
+        covered = [t for t, sha in used.items() if card.traits.get(t, {}).get("vector_sha256") == sha]
+        rows += [row for row in card_table(card, covered) if row not in rows]
+        notes += [(t, card.notes[t]) for t in covered if t in card.notes]
+    return rows, notes
 
 
 def _quarantine(folder: ScanFolder) -> list[dict]:
