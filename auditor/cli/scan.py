@@ -237,8 +237,8 @@ def evaluate(inputs: tuple[str, ...], control: tuple[str, ...], label_field: str
 
     Exit codes: 0 done, 2 usage error, unreadable input or a bad label.
     """
+    from ..evaluation.evaluate import evaluate_scan, format_table, to_json
     from ..scanning import card_mode
-    from ..scanning.evaluate import evaluate_scan, format_table, to_json
 
     with user_errors("finished batches are"):
         config = ScanConfig(inputs=list(inputs), **{k: list(v) if isinstance(v, tuple) else v
@@ -257,8 +257,8 @@ def evaluate(inputs: tuple[str, ...], control: tuple[str, ...], label_field: str
 
 def update_card(path: Path | None, benchmark: str, mode: str, done) -> Path:
     """Record an evaluation in a detection card (created if new); returns the card's path."""
+    from ..evaluation.card import Card, cards_dir
     from ..files import file_sha256
-    from ..scanning.card import Card, cards_dir
 
     path = path or cards_dir() / f"{done.model}.json"
     card = Card.load(path) if path.is_file() else Card(done.model)

@@ -86,7 +86,7 @@ def traits_show(name: str, as_json: bool) -> None:
 
     from rich.console import Console
 
-    from ..scanning.card import card_table, known_cards
+    from ..evaluation.card import card_table, known_cards
     from ..traits import load_trait
     from ..traits.console import print_card, print_trait
 

@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from ..scanning.card import MEANING, NOT_DETECTED, NOT_EVALUATED, SCREEN_ONLY, TRUST
+from ..evaluation.card import MEANING, NOT_DETECTED, NOT_EVALUATED, SCREEN_ONLY, TRUST
 from ..scanning.groups import MISSING
 from ..scanning.result import ScanResult
 from ..text import excerpt, short_paths

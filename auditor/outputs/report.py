@@ -15,9 +15,9 @@ import pyarrow.parquet as pq
 
 from ..data import trained_text
 from ..errors import AuditError
+from ..evaluation.card import MEANING, NOT_EVALUATED, RULE, card_table, known_cards
 from ..files import atomic_write_text, file_sha256
 from ..html import template_environment
-from ..scanning.card import MEANING, NOT_EVALUATED, RULE, card_table, known_cards
 from ..scanning.folder import ScanFolder
 from ..scanning.result import column, table_traits, trait_sign
 from ..scanning.tags import DETECTORS, message_text

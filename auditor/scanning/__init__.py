@@ -38,7 +38,7 @@ def scan(config: ScanConfig, show_progress: bool = False, projector: ProjectorFa
     `projector(config, show)` gives the model side (tests hand in one that plants scores); the local
     engine only.
     """
-    from .card import verdicts
+    from ..evaluation.card import verdicts
 
     check_scan_settings(config)
     if config.engine == "ray":

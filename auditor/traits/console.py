@@ -55,7 +55,7 @@ def print_trait(trait: Trait, console: Console) -> None:
 
 
 def print_card(trait: str, rows: list[tuple], verdicts: dict[str, str], console: Console, note: str = "") -> None:
-    """The trait's rows of the detection cards (see auditor.scanning.card), its verdicts and the card's note."""
+    """The trait's rows of the detection cards (see auditor.evaluation.card), its verdicts and the card's note."""
     if not rows:
         console.print(f"\n[bold]detection card[/]: none covers {escape(trait)} (dataset-audit evaluate --benchmark)")
         return

@@ -24,7 +24,7 @@ from sklearn.metrics import roc_auc_score
 from ..config import ScanConfig
 from ..data import Record, expand_inputs
 from ..errors import AuditError
-from .scoring import ABOVE, sign
+from ..scanning.scoring import ABOVE, sign
 from .stats import Interval, bootstrap_difference, bootstrap_mean
 
 INDUCING, CONTROL = "inducing", "control"
@@ -125,9 +125,9 @@ def evaluate_scan(config: ScanConfig, control_files: list[Path] | None, label_fi
     With `control_files`, `config.inputs` are the trait-inducing files; else each record's `label_field` says,
     or, when every record is a preference pair, its sides do (rejected: inducing, chosen: control).
     """
+    from ..scanning import scan
+    from ..scanning.local import read_inputs
     from ..vectors.resolve import trait_name
-    from . import scan
-    from .local import read_inputs
 
     controls = expand_inputs(control_files) if control_files else []
     pairs = False

@@ -63,7 +63,7 @@ class Card:
                                                  indent=2, sort_keys=True) + "\n")
 
     def add(self, benchmark: str, mode: str, trait: str, vector_sha256: str, evaluation) -> None:
-        """Record one trait's evaluation (a scanning.evaluate.TraitEvaluation) on a benchmark in a mode; a card
+        """Record one trait's evaluation (an evaluation.evaluate.TraitEvaluation) on a benchmark in a mode; a card
         about another file of that trait's vector starts afresh."""
         entry = self.traits.get(trait)
         if entry is None or entry["vector_sha256"] != vector_sha256:
