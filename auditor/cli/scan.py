@@ -237,7 +237,7 @@ def evaluate(inputs: tuple[str, ...], control: tuple[str, ...], label_field: str
 
     Exit codes: 0 done, 2 usage error, unreadable input or a bad label.
     """
-    from ..evaluation.evaluate import evaluate_scan, format_table, to_json
+    from ..evaluation.evaluate import evaluate_scan, format_table, to_json, update_card
     from ..scanning import card_mode
 
     with user_errors("finished batches are"):
@@ -253,19 +253,6 @@ def evaluate(inputs: tuple[str, ...], control: tuple[str, ...], label_field: str
         Path(json_out).write_text(to_json(done.results), encoding="utf-8")
     if benchmark:
         click.echo(f"detection card -> {path}", err=True)
-
-
-def update_card(path: Path | None, benchmark: str, mode: str, done) -> Path:
-    """Record an evaluation in a detection card (created if new); returns the card's path."""
-    from ..evaluation.card import Card, cards_dir
-    from ..files import file_sha256
-
-    path = path or cards_dir() / f"{done.model}.json"
-    card = Card.load(path) if path.is_file() else Card(done.model)
-    for result in done.results:
-        card.add(benchmark, mode, result.trait, file_sha256(Path(done.vectors[result.trait])), result)
-    card.save(path)
-    return path
 
 
 @click.command(context_settings=CONTEXT)
