@@ -21,7 +21,7 @@ LAYERS = [
     ("auditor.traits",),
     ("auditor.vectors",),
     ("auditor.evaluation.card", "auditor.evaluation.stats"),  # what scans read of the evaluation wing
-    ("auditor.scanning", "auditor.steering"),
+    ("auditor.scanning", "auditor.steering", "auditor.measures"),
     ("auditor.evaluation",),  # evaluate runs scans
     ("auditor.outputs",),
     ("auditor.cli", "auditor.api"),

@@ -130,9 +130,9 @@ def monitor(prompts_file: str, model: str, traits: list[str], vectors: tuple[str
     from rich.console import Console
     from rich.table import Table
 
+    from ..measures.monitor import monitor as run_monitor
+    from ..measures.monitor import read_prompts, write_json
     from ..model.loading import load_model
-    from ..steering.monitor import monitor as run_monitor
-    from ..steering.monitor import read_prompts, write_json
     from ..vectors.resolve import load_vectors
 
     with user_errors():
@@ -172,9 +172,9 @@ def shift(model: str, finetuned: str, traits: list[str], vectors: tuple[str, ...
     from rich.console import Console
     from rich.table import Table
 
+    from ..measures.monitor import write_json
+    from ..measures.shift import fine_tuning_shift
     from ..model.loading import load_model
-    from ..steering.monitor import write_json
-    from ..steering.shift import fine_tuning_shift
     from ..vectors.resolve import load_vectors
 
     with user_errors():
