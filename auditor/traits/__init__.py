@@ -14,7 +14,7 @@ from pathlib import Path
 
 from ..cache import cache_dir
 from ..errors import AuditError
-from ..files import atomic_write_text
+from ..files import atomic_write_json
 
 BUILTIN_DIR = Path(__file__).parent / "builtin"
 SPLITS = ("extract", "eval")
@@ -69,7 +69,7 @@ class Trait:
         return data
 
     def save(self, path: Path) -> None:
-        atomic_write_text(Path(path), json.dumps(self.to_json(), indent=2, ensure_ascii=False) + "\n")
+        atomic_write_json(Path(path), self.to_json())
 
     def problems(self, exact_counts: bool = True) -> list[str]:
         """What keeps these artifacts from being usable: counts (exactly the paper's, or the minimum to
