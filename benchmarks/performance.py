@@ -101,7 +101,7 @@ def machine_info(device: str) -> dict:
 def example_pairs(lm, n: int, max_tokens: int = 512) -> list[tuple[list[int], list[int]]]:
     """(prompt ids, response ids) of the first n example records, built exactly as the scan builds them."""
     from auditor.config import ScanConfig
-    from auditor.scanning.local import read_inputs
+    from auditor.scanning.engines.local import read_inputs
     from auditor.scanning.projection import ModelProjector
 
     config = ScanConfig(inputs=[str(EXAMPLE)], limit=n, max_tokens=max_tokens)
@@ -408,7 +408,7 @@ def bench_scan(lm, sizes: dict) -> dict:
     side by side in one run; answers and dP compared."""
     from auditor.config import ScanConfig
     from auditor.model.generation import GenerationSettings
-    from auditor.scanning.local import read_inputs
+    from auditor.scanning.engines.local import read_inputs
     from auditor.scanning.projection import ModelProjector
 
     config = ScanConfig(inputs=[str(EXAMPLE)], limit=sizes["scan_records"])

@@ -83,7 +83,7 @@ def test_core_install_has_neither_ray_nor_vllm():
 
     project = tomllib.loads((Path(__file__).parent.parent / "pyproject.toml").read_text())["project"]
     assert not [d for d in project["dependencies"] if d.startswith(("ray", "vllm"))]
-    code = ("import sys, auditor, auditor.cli, auditor.scanning.local, auditor.api, auditor.outputs.merge; "
+    code = ("import sys, auditor, auditor.cli, auditor.scanning.engines.local, auditor.api, auditor.outputs.merge; "
             "print(sorted(m for m in ('ray', 'vllm') if m in sys.modules))")
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "[]"
 
@@ -117,7 +117,7 @@ def test_reader_keeps_every_row_with_its_line_in_blocks(tmp_path, monkeypatch):
 
     import pyarrow.fs as pafs
 
-    import auditor.scanning.ray_engine as engine
+    import auditor.scanning.engines.ray as engine
     from auditor.data import read_records
 
     path = tmp_path / "d.jsonl.gz"

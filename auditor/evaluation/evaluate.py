@@ -128,7 +128,7 @@ def evaluate_scan(config: ScanConfig, control_files: list[Path] | None, label_fi
     or, when every record is a preference pair, its sides do (rejected: inducing, chosen: control).
     """
     from ..scanning import scan
-    from ..scanning.local import read_inputs
+    from ..scanning.engines.local import read_inputs
     from ..vectors.resolve import trait_name
 
     controls = expand_inputs(control_files) if control_files else []

@@ -22,19 +22,19 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from ..cache import content_hash
-from ..config import ScanConfig
-from ..data import DATA_SUFFIXES, Quarantined, Record, expand_inputs, read_records
-from ..errors import AuditError
-from ..model.loading import load_model
-from ..vectors.persona import PersonaVector
-from ..vectors.resolve import load_vectors
-from .groups import record_groups
+from ...cache import content_hash
+from ...config import ScanConfig
+from ...data import DATA_SUFFIXES, Quarantined, Record, expand_inputs, read_records
+from ...errors import AuditError
+from ...model.loading import load_model
+from ...vectors.persona import PersonaVector
+from ...vectors.resolve import load_vectors
+from ..groups import record_groups
+from ..projection import ModelProjector
+from ..result import GROUP_COLUMN, ScanResult, column, pair_scores, scores_table
+from ..scoring import TraitScores
+from ..tags import tag_sample
 from .local import score_records
-from .projection import ModelProjector
-from .result import GROUP_COLUMN, ScanResult, column, pair_scores, scores_table
-from .scoring import TraitScores
-from .tags import tag_sample
 
 INSTALL_HINT = "install with pip install 'dataset-audit[ray]'"
 READ_COLUMNS = {"file_pos": pa.int64(), "source": pa.string(), "line": pa.int64(), "index": pa.int64(),

@@ -8,15 +8,15 @@ from pathlib import Path
 
 import numpy as np
 
-from ..config import ScanConfig
-from ..data import REJECTED, Quarantined, Record, expand_inputs, read_records
-from .baseline import Baseline
-from .groups import record_groups
-from .projection import Measured, ModelProjector, Projector, Unit
-from .result import ScanResult
-from .scoring import TraitScores, projection_difference, score_trait
-from .shard import Shard
-from .tags import tag_sample
+from ...config import ScanConfig
+from ...data import REJECTED, Quarantined, Record, expand_inputs, read_records
+from ..baseline import Baseline
+from ..groups import record_groups
+from ..projection import Measured, ModelProjector, Projector, Unit
+from ..result import ScanResult
+from ..scoring import TraitScores, projection_difference, score_trait
+from ..shard import Shard
+from ..tags import tag_sample
 
 ProjectorFactory = Callable[[ScanConfig, bool], Projector]
 
