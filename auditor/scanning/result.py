@@ -186,7 +186,7 @@ def _version(package: str) -> str | None:
         return None
 
 
-@dataclass
+@dataclass(kw_only=True)
 class ScanResult:
     """Everything a scan found, in input order, and what it ran on."""
 

@@ -122,7 +122,8 @@ def scan_local(config: ScanConfig, show: bool = False, projector: ProjectorFacto
         baseline.check_traits([v.trait for v in model.vectors])
     scored = score_records(model, records, config, baseline, show)
     tags = [tag_sample(r.messages) for r in scored.records]
-    return ScanResult(scored.records, in_input_order(quarantined + scored.missing, files), scored.traits,
-                      scored.truncated, model.vectors, files, model.model_name, tags, model.device, model.dtype,
-                      scored.reused, torch.get_num_threads(), group_by=config.group_by,
+    return ScanResult(records=scored.records, quarantined=in_input_order(quarantined + scored.missing, files),
+                      traits=scored.traits, truncated=scored.truncated, vectors=model.vectors, files=files,
+                      model_name=model.model_name, tags=tags, device=model.device, dtype=model.dtype,
+                      reused=scored.reused, threads=torch.get_num_threads(), group_by=config.group_by,
                       groups=record_groups(scored.records, config.group_by))

@@ -284,5 +284,6 @@ def _result(table: pa.Table | None, vectors: list[PersonaVector], files: list[Pa
         scores = TraitScores(v.trait, dp, score, score, config.threshold, v.layer, v.flags, **sides)
         scores.reflag()
         traits.append(scores)
-    return ScanResult(records, quarantined, traits, truncated, vectors, files, model_name, tags, device, dtype,
-                      np.zeros(len(records), dtype=bool), group_by=config.group_by, groups=groups)
+    return ScanResult(records=records, quarantined=quarantined, traits=traits, truncated=truncated, vectors=vectors,
+                      files=files, model_name=model_name, tags=tags, device=device, dtype=dtype,
+                      reused=np.zeros(len(records), dtype=bool), group_by=config.group_by, groups=groups)
