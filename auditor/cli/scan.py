@@ -28,7 +28,8 @@ def _gate_and_exit(fail_on: list[str], table, headline: str, config: ScanConfig)
 
     with user_errors():
         verdicts = check_gates([Gate.parse(text) for text in fail_on], table)
-        write_ci_outputs(CiOutputs.of(config), table, verdicts, headline)
+        for line in write_ci_outputs(CiOutputs.of(config), table, verdicts, headline):
+            click.echo(line)
     for verdict in verdicts:
         click.echo("\n".join(verdict.lines()))
     sys.exit(EXIT_FAILED if any(v.failed for v in verdicts) else EXIT_OK)
