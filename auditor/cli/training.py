@@ -1,4 +1,5 @@
-"""The model-side commands: `train` (with preventative steering), `steer`, `monitor` and `shift`."""
+"""The model-side commands: `train` (with preventative steering), `steer`, and the measures `monitor` and
+`shift`."""
 
 from __future__ import annotations
 
