@@ -9,8 +9,8 @@ from auditor.model.activations import layer_module
 from auditor.model.loading import load_model
 from auditor.steering.hooks import Steering
 from auditor.steering.training import (
-    Example,
     TrainConfig,
+    TrainingExample,
     TrainResult,
     collate,
     parse_steer,
@@ -53,7 +53,7 @@ def test_every_assistant_turn_is_an_example_and_bad_records_are_kept(tiny_lm, wr
 
 
 def test_collate_puts_the_loss_on_response_tokens_only():
-    batch = collate([Example([1, 2, 3], [4, 5]), Example([1], [6])], pad=0)
+    batch = collate([TrainingExample([1, 2, 3], [4, 5]), TrainingExample([1], [6])], pad=0)
     assert batch["labels"].tolist() == [[-100, -100, -100, 4, 5], [-100, 6, -100, -100, -100]]
     assert batch["attention_mask"].tolist() == [[1, 1, 1, 1, 1], [1, 1, 0, 0, 0]]
     assert torch.allclose(batch["weights"].sum(1), torch.ones(2))
