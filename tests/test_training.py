@@ -5,7 +5,7 @@ import torch
 from conftest import chat
 
 from auditor.errors import AuditError
-from auditor.model.activations import layer_module
+from auditor.model.layers import layer_module
 from auditor.model.loading import load_model
 from auditor.steering.hooks import Steering
 from auditor.steering.training import (
@@ -73,10 +73,10 @@ def test_steering_hook_is_active_only_during_training_and_not_saved(tiny_model_d
     monkeypatch.setattr(Steering, "apply", lambda self, h: calls.append(1) or apply(self, h))
     config = TrainConfig(model=str(tiny_model_dir), lr=1e-2, epochs=2, batch_size=3, out=str(tmp_path / "out"))
     steering = Steering(tiny_vector, coef=3.0)
-    hooks = set(layer_module(fresh_lm, 1)._forward_hooks)
+    hooks = set(layer_module(fresh_lm.model, 1)._forward_hooks)
     model = train(fresh_lm, examples, config, [steering])
     assert len(calls) == 4  # one per training forward pass
-    assert set(layer_module(fresh_lm, 1)._forward_hooks) == hooks
+    assert set(layer_module(fresh_lm.model, 1)._forward_hooks) == hooks
     with torch.no_grad():
         trained = model(input_ids=IDS).logits
     assert len(calls) == 4
