@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from ...config import ScanConfig
-from ...data import REJECTED, Quarantined, Record, expand_inputs, read_records
+from ...data import REJECTED, Quarantined, Record, expand_inputs, read_input
 from ..baseline import Baseline
 from ..groups import record_groups
 from ..projection import Measured, ModelProjector, Projector, Unit
@@ -27,7 +27,7 @@ def read_inputs(inputs: Sequence[str], limit: int | None = None, shard: Shard | 
     files = expand_inputs(list(inputs))
     records, quarantined, seen = [], [], 0
     for path in files:
-        for item in read_records(path):
+        for item in read_input(path):
             if limit is not None and seen >= limit:
                 return files, records, quarantined
             if shard is None or shard.takes(seen):
@@ -36,7 +36,7 @@ def read_inputs(inputs: Sequence[str], limit: int | None = None, shard: Shard | 
     return files, records, quarantined
 
 
-def in_input_order(items: list, files: list[Path]) -> list:
+def in_input_order(items: list, files: list[Path | str]) -> list:
     """Records or quarantine entries sorted as they appear in the inputs: by file, then index in the file."""
     order = {str(path): i for i, path in enumerate(files)}
     return sorted(items, key=lambda item: (order.get(item.source, len(order)), item.source, item.index))
