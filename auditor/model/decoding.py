@@ -9,7 +9,7 @@ as they do in a transformers forward.
 
 `transformers.generate` spends about half its time on machinery a short greedy answer does not need
 (concatenating the cache, building masks, logits processors over the whole vocabulary); see
-benchmarks/performance.py. Models this decoder does not support use `generate`
+benchmarks/performance/ (section generation). Models this decoder does not support use `generate`
 (auditor.model.transformers_generation), with the same settings.
 """
 
