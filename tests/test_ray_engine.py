@@ -139,3 +139,21 @@ def test_more_actors_than_a_local_instance_holds_is_a_usage_error(local_ray, wri
     result = run("scan", write_jsonl([chat(0)]), "--engine", "ray", "--concurrency", "3", "--out", tmp_path / "out")
     assert result.exit_code == 2
     assert "2 model stages x --concurrency 3 x 1 CPU = 6 CPUs, the Ray cluster has 2" in result.output
+
+
+def test_ray_reads_files_and_saved_hf_datasets_as_the_local_engine_does(local_ray, data, tmp_path):
+    from datasets import Dataset
+
+    import auditor.scanning.engines.ray as engine
+    from auditor.scanning.engines.local import read_inputs
+
+    Dataset.from_list([{"prompt": f"P{i}", "completion": f"C{i}"} for i in range(3)]).save_to_disk(tmp_path / "hf")
+    inputs = [str(tmp_path / "hf"), str(data)]
+    files = engine.input_files(inputs)
+    rows = sorted(engine._read(local_ray, files).take_all(), key=lambda r: (r["file_pos"], r["index"]))
+    listed, records, quarantined = read_inputs(inputs)
+    assert files == [str(f) for f in listed]
+    expected = sorted(records + quarantined, key=lambda r: (files.index(r.source), r.index))
+    assert [(r["source"], r["line"], r["reason"]) for r in rows] == [
+        (x.source, x.line, getattr(x, "reason", None)) for x in expected]
+    assert rows[0]["source"] == str(tmp_path / "hf") and json.loads(rows[0]["messages"])[0]["content"] == "P0"

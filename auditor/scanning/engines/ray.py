@@ -62,16 +62,23 @@ def _for_ray(path: str) -> str:
     return path if is_uri(path) else os.path.abspath(path)
 
 
-def _datasource(files: list[tuple[int, str]]):
+def _is_folder(path: str) -> bool:
+    """A listed input that is a local folder: a saved HF dataset (expand_inputs lists no other folders)."""
+    return not is_uri(path) and Path(path).is_dir()
+
+
+def _datasource(files: list[str]):
     from ray.data.datasource import FileBasedDatasource
 
     class ChatRecords(FileBasedDatasource):
-        """Every row of each file as (file_pos, source, line, index, raw, messages or reason), by `read_records`."""
+        """Every row of each file as (file_pos, source, line, index, raw, messages or reason), by `read_records`;
+        the folders among the inputs are left to `_read`."""
 
-        def __init__(self, paths: list[tuple[int, str]]):
-            super().__init__([_for_ray(p) for _, p in paths])
+        def __init__(self, paths: list[str]):
+            plain = [(i, p) for i, p in enumerate(paths) if not _is_folder(p)]
+            super().__init__([_for_ray(p) for _, p in plain])
             self.names = {}  # how Ray names each file when reading it (with or without a URI scheme) -> ours
-            for i, p in paths:
+            for i, p in plain:
                 self.names[_for_ray(p)] = self.names[_for_ray(p).split("://", 1)[-1]] = (i, p)
 
         def _open_input_source(self, filesystem, path, **open_args):
@@ -104,12 +111,11 @@ def _read_blocks(file_pos: int, items: Iterable[Record | Quarantined]) -> Iterat
 def _read(ray, files: list[str]):
     """The dataset of every input's rows: files through the ChatRecords datasource (on the cluster), saved HF
     dataset folders read here (`read_input`) and handed over as Arrow blocks."""
-    folders = {i: f for i, f in enumerate(files) if not is_uri(f) and Path(f).is_dir()}
+    folders = {i: f for i, f in enumerate(files) if _is_folder(f)}
     parts = [ray.data.from_arrow(list(_read_blocks(i, read_input(f))) or [_block({n: [] for n in READ_COLUMNS})])
              for i, f in folders.items()]
-    plain = [(i, f) for i, f in enumerate(files) if i not in folders]
-    if plain:  # parsing is light: it must not wait for actors
-        parts.insert(0, ray.data.read_datasource(_datasource(plain), num_cpus=0))
+    if len(folders) < len(files):  # parsing is light: it must not wait for actors
+        parts.insert(0, ray.data.read_datasource(_datasource(files), num_cpus=0))
     return parts[0].union(*parts[1:]) if len(parts) > 1 else parts[0]
 
 
