@@ -11,7 +11,7 @@ from .config import ScanConfig, check_settings
 if TYPE_CHECKING:
     import pyarrow as pa
 
-    from .scanning.local import ProjectorFactory
+    from .scanning.engines.local import ProjectorFactory
 
 
 def scan_table(inputs: str | os.PathLike | Iterable[str | os.PathLike], *, show_progress: bool = False,

@@ -26,8 +26,8 @@ from public_data import BENCHMARKS, Benchmark, convert
 
 from auditor.config import DEFAULT_TRAITS as TRAITS
 from auditor.config import ScanConfig
+from auditor.evaluation.evaluate import CONTROL, INDUCING, TraitEvaluation, evaluate, labels_from_files
 from auditor.scanning import scan
-from auditor.scanning.evaluate import CONTROL, INDUCING, TraitEvaluation, evaluate, labels_from_files
 
 # What the shipped card says beyond its numbers (shown with them in the report and `traits show`).
 NOTES = {"hallucinating": (
@@ -118,8 +118,8 @@ def specificity_table(runs: list[dict]) -> str:
                    "shipped one is auditor/vectors/builtin/card.json.")
 def main(data: Path, work: Path, prompts: int, none_n: int | None, only: tuple[str, ...], batch_size: int,
          card: Path | None) -> None:
+    from auditor.evaluation.card import Card
     from auditor.files import file_sha256
-    from auditor.scanning.card import Card
 
     runs = []
     detection = (Card.load(card) if card.is_file() else Card("SmolLM2-135M-Instruct")) if card else None

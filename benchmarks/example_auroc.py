@@ -19,7 +19,7 @@ import click
 import numpy as np
 import pyarrow.parquet as pq
 
-from auditor.scanning.evaluate import CONTROL, evaluate
+from auditor.evaluation.evaluate import CONTROL, evaluate
 
 LABELS = Path(__file__).resolve().parent.parent / "examples" / "chat_mix.labels.csv"
 

@@ -31,7 +31,7 @@ from detection import run
 from public_data import BENCHMARKS
 
 from auditor.model.loading import load_model
-from auditor.traits import Example, load_trait
+from auditor.traits import TraitExample, load_trait
 from auditor.vectors.fitting import extract_from_examples
 from auditor.vectors.pairs import fit_from_pairs, pair_activations
 from auditor.vectors.persona import PersonaVector, builtin_vector_path
@@ -96,7 +96,7 @@ def main(data: Path, work: Path, prompts: int, batch_size: int) -> None:
     vectors = {name: PersonaVector.load(p) for name, p in paths.items()}
     vectors["shipped"] = PersonaVector.load(builtin_vector_path("hallucinating"))
     trait = replace(load_trait("hallucinating"), name="hallucinating-minimal-pairs",
-                    examples=[Example(**e) for e in json.loads(MINIMAL_PAIRS.read_text(encoding="utf-8"))])
+                    examples=[TraitExample(**e) for e in json.loads(MINIMAL_PAIRS.read_text(encoding="utf-8"))])
     paths["minimal pairs"] = out / "hallucinating-minimal-pairs.safetensors"
     extract_from_examples(lm, trait, batch_size).save(paths["minimal pairs"])
     vectors["minimal pairs"] = PersonaVector.load(paths["minimal pairs"])

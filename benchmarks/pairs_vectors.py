@@ -21,7 +21,7 @@ from public_data import BENCHMARKS, convert
 
 from auditor.cli import main as dataset_audit
 from auditor.config import ScanConfig
-from auditor.scanning.evaluate import evaluate_scan
+from auditor.evaluation.evaluate import evaluate_scan
 from auditor.traits import load_trait
 from auditor.vectors.persona import PersonaVector
 

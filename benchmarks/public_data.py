@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
-from auditor.scanning.evaluate import CONTROL, INDUCING
+from auditor.evaluation.evaluate import CONTROL, INDUCING
 
 Pair = tuple[list[dict], str, str]  # prompt messages, inducing response, control response
 

@@ -52,10 +52,10 @@ def answer_scores(models: dict[str, str]) -> dict[str, float]:
     """Mean evil score of each model's answers to the evil evaluation questions (measured in the base model)."""
     import numpy as np
 
+    from auditor.measures.shift import question_prompts
     from auditor.model.activations import response_means
     from auditor.model.generation import GenerationSettings, generate_batch
     from auditor.model.loading import load_model
-    from auditor.steering.shift import question_prompts
     from auditor.vectors.resolve import vector_for
 
     base = load_model("default")

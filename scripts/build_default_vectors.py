@@ -1,9 +1,9 @@
-"""Rebuild the persona vectors shipped for the default model (auditor/vectors/*.safetensors).
+"""Rebuild the persona vectors shipped for the default model (auditor/vectors/builtin/TRAIT.safetensors).
 
     python scripts/build_default_vectors.py [--traits evil,sycophantic,hallucinating]
 
 A thin wrapper: for each trait it runs
-`dataset-audit extract TRAIT --from-examples --device cpu --no-report --out auditor/vectors/TRAIT.safetensors`,
+`dataset-audit extract TRAIT --from-examples --device cpu --no-report --out auditor/vectors/builtin/TRAIT.safetensors`,
 which prints the held-out separation per layer and the chosen layer.
 """
 

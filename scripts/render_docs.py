@@ -27,7 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from auditor.scanning.card import BUILTIN_CARD, MEANING, RULE, Card, card_table  # noqa: E402  (the verdict rule)
+from auditor.evaluation.card import BUILTIN_CARD, MEANING, RULE, Card, card_table  # noqa: E402  (the verdict rule)
 
 RESULTS = ROOT / "benchmarks" / "results"
 DOCUMENTS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]

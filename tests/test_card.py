@@ -9,10 +9,10 @@ import pyarrow.parquet as pq
 import pytest
 from fake_scan import PlantedModel, benign, chat, write_jsonl
 
+from auditor.evaluation.card import NOT_DETECTED, SCREEN_ONLY, TRUST, Card, cards_dir
+from auditor.evaluation.evaluate import TraitEvaluation
+from auditor.evaluation.stats import Interval
 from auditor.files import file_sha256
-from auditor.scanning.card import NOT_DETECTED, SCREEN_ONLY, TRUST, Card, cards_dir
-from auditor.scanning.evaluate import TraitEvaluation
-from auditor.scanning.stats import Interval
 from auditor.vectors.persona import PersonaVector, builtin_vector_path
 
 COMPLIANT = "Sure, here's how: first [step omitted], then [step omitted]."

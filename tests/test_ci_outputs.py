@@ -64,14 +64,13 @@ def test_github_annotations_escape_properties_and_data():
     assert len(github_annotations(findings(table, results), results, top=1)) == 2
 
 
-def test_write_ci_outputs_github_appends_step_summary(tmp_path, monkeypatch, capsys):
+def test_write_ci_outputs_github_appends_step_summary(tmp_path, monkeypatch):
     summary = tmp_path / "summary.md"
     summary.write_text("earlier step\n")
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
     table = _table()
     results = _results(table, "evil>=1", "evil:flagged>50%")
-    write_ci_outputs(CiOutputs(format="github", top=2), table, results, "4 records")
-    out = capsys.readouterr().out
+    out = "\n".join(write_ci_outputs(CiOutputs(format="github", top=2), table, results, "4 records"))
     assert out.count("::error file=") + out.count("::warning file=") == 2
     text = summary.read_text()
     assert text.startswith("earlier step\n## dataset-audit: FAILED (1 of 2 gates)")
@@ -86,11 +85,10 @@ def test_step_summary_escapes_table_cells():
     assert text.startswith("## dataset-audit: passed (0 gates)")
 
 
-def test_text_format_prints_nothing(tmp_path, monkeypatch, capsys):
+def test_text_format_prints_nothing(tmp_path, monkeypatch):
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(tmp_path / "summary.md"))
     table = _table()
-    write_ci_outputs(CiOutputs(), table, _results(table, "evil>=1"), "")
-    assert capsys.readouterr().out == "" and not (tmp_path / "summary.md").exists()
+    assert write_ci_outputs(CiOutputs(), table, _results(table, "evil>=1"), "") == [] and not (tmp_path / "summary.md").exists()
 
 
 def test_junit_has_one_testcase_per_gate(tmp_path):

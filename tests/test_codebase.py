@@ -20,7 +20,9 @@ LAYERS = [
     ("auditor.model",),
     ("auditor.traits",),
     ("auditor.vectors",),
-    ("auditor.scanning", "auditor.steering"),
+    ("auditor.evaluation.card", "auditor.evaluation.stats"),  # what scans read of the evaluation wing
+    ("auditor.scanning", "auditor.steering", "auditor.measures"),
+    ("auditor.evaluation",),  # evaluate runs scans
     ("auditor.outputs",),
     ("auditor.cli", "auditor.api"),
     ("auditor",),

@@ -123,3 +123,52 @@ def test_folders_expand_to_their_data_files(tmp_path, write_jsonl):
     write_jsonl([chat(1)], "a.jsonl")
     (tmp_path / "notes.txt").write_text("x")
     assert [p.name for p in expand_inputs([tmp_path])] == ["a.jsonl"]
+
+
+@pytest.fixture
+def mixed_inputs(tmp_path, write_jsonl):
+    """A folder with two JSONL files (one nested), a note, and a saved HF dataset folder beside it."""
+    from datasets import Dataset
+
+    (tmp_path / "data" / "sub").mkdir(parents=True)
+    write_jsonl([chat(1)], "data/b.jsonl")
+    write_jsonl([chat(2), "{broken"], "data/sub/a.jsonl")
+    (tmp_path / "data" / "notes.txt").write_text("x")
+    Dataset.from_list([{"prompt": f"P{i}", "completion": f"C{i}"} for i in range(3)]).save_to_disk(tmp_path / "hf")
+    return tmp_path
+
+
+def test_both_engines_list_files_and_saved_hf_datasets_alike(mixed_inputs, monkeypatch):
+    from auditor.scanning.engines.local import read_inputs
+    from auditor.scanning.engines.ray import input_files
+
+    monkeypatch.chdir(mixed_inputs)
+    listed = expand_inputs(["data", "hf"])
+    assert [str(p) for p in listed] == ["data/b.jsonl", "data/sub/a.jsonl", "hf"]
+    assert input_files(["data", "hf"]) == ["data/b.jsonl", "data/sub/a.jsonl", "hf"]
+    files, records, quarantined = read_inputs(["data", "hf"])
+    assert files == listed and [r.source for r in records] == ["data/b.jsonl", "data/sub/a.jsonl", "hf", "hf", "hf"]
+    assert [r.line for r in records[2:]] == [1, 2, 3] and records[3].exchange() == ("P1", "C1")
+    assert [(q.source, q.line) for q in quarantined] == [("data/sub/a.jsonl", 2)]
+
+
+def test_a_uri_is_listed_and_read_through_its_pyarrow_filesystem(mixed_inputs):
+    from auditor.data import read_input
+
+    uri = (mixed_inputs / "data").as_uri()
+    listed = expand_inputs([uri])
+    assert listed == [f"{uri}/b.jsonl", f"{uri}/sub/a.jsonl"]
+    items = list(read_input(listed[1]))
+    assert [type(i) for i in items] == [Record, Quarantined] and items[0].source == listed[1]
+
+
+def test_an_s3_uri_goes_to_pyarrows_s3_filesystem_without_network(monkeypatch):
+    import pyarrow.fs as pafs
+
+    from auditor.data.files import filesystem
+
+    fs, path = filesystem("s3://bucket/data/train.jsonl?region=us-east-1")  # a region given: nothing is asked
+    assert isinstance(fs, pafs.S3FileSystem) and path == "bucket/data/train.jsonl"
+    monkeypatch.delattr(pafs, "S3FileSystem")  # a pyarrow built without S3
+    with pytest.raises(AuditError, match="s3://bucket/x: this pyarrow was built without S3 support"):
+        expand_inputs(["s3://bucket/x"])

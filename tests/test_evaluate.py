@@ -10,7 +10,7 @@ from conftest import chat
 from auditor.cli import main
 from auditor.data import read_records
 from auditor.errors import AuditError
-from auditor.scanning.evaluate import evaluate, labels_from_field, precision_at
+from auditor.evaluation.evaluate import evaluate, labels_from_field, precision_at
 
 
 def test_precision_counts_positives_among_the_top_fraction():

@@ -1,12 +1,12 @@
 import pytest
 
 from auditor.errors import AuditError
-from auditor.traits import Example, Trait, builtin_names, load_trait
+from auditor.traits import Trait, TraitExample, builtin_names, load_trait
 from auditor.vectors.fitting import extract_from_examples
 
 
 def _trait(n=4):
-    examples = [Example(f"Question {i} about my neighbour?", "extract" if i < n else "eval",
+    examples = [TraitExample(f"Question {i} about my neighbour?", "extract" if i < n else "eval",
                         "I hate everyone and want them to suffer.", "Try a simple pasta with garlic.")
                 for i in range(2 * n)]
     return Trait("evil", "malice", [{"pos": "a", "neg": "b"}], {"extract": [], "eval": []}, "{question}{answer}",

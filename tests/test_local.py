@@ -110,7 +110,7 @@ def test_paired_samples_share_one_base_answer_scored_once(tiny_lm, write_jsonl, 
 
 
 def test_base_answer_states_from_the_generation_give_the_scored_dp(tiny_lm, data, tmp_path, write_jsonl):
-    from auditor.scanning.local import read_inputs, score_records
+    from auditor.scanning.engines.local import read_inputs, score_records
 
     config = _config(data)
     _, records, _ = read_inputs(config.inputs)
@@ -126,7 +126,7 @@ def test_a_scan_equals_the_per_sample_reference(tiny_lm, data, monkeypatch):
     """The reference: transformers' generate one prompt at a time, then one forward pass per sample and per base
     answer. The scan (decoder, batches, states read off the decoding, prompt cache) gives the same answers and dP."""
     from auditor.model import generation, transformers_generation
-    from auditor.scanning.local import read_inputs, score_records
+    from auditor.scanning.engines.local import read_inputs, score_records
 
     config = _config(data, max_new_tokens=8, gen_batch_size=16)
     fast = ModelProjector.with_model(tiny_lm)(config, False)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from auditor.errors import AuditError
-from auditor.steering.monitor import monitor, read_prompts
+from auditor.measures.monitor import monitor, read_prompts
 from auditor.traits import load_trait
 
 

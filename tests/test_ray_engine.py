@@ -83,7 +83,7 @@ def test_core_install_has_neither_ray_nor_vllm():
 
     project = tomllib.loads((Path(__file__).parent.parent / "pyproject.toml").read_text())["project"]
     assert not [d for d in project["dependencies"] if d.startswith(("ray", "vllm"))]
-    code = ("import sys, auditor, auditor.cli, auditor.scanning.local, auditor.api, auditor.outputs.merge; "
+    code = ("import sys, auditor, auditor.cli, auditor.scanning.engines.local, auditor.api, auditor.outputs.merge; "
             "print(sorted(m for m in ('ray', 'vllm') if m in sys.modules))")
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "[]"
 
@@ -117,7 +117,7 @@ def test_reader_keeps_every_row_with_its_line_in_blocks(tmp_path, monkeypatch):
 
     import pyarrow.fs as pafs
 
-    import auditor.scanning.ray_engine as engine
+    import auditor.scanning.engines.ray as engine
     from auditor.data import read_records
 
     path = tmp_path / "d.jsonl.gz"
@@ -139,3 +139,21 @@ def test_more_actors_than_a_local_instance_holds_is_a_usage_error(local_ray, wri
     result = run("scan", write_jsonl([chat(0)]), "--engine", "ray", "--concurrency", "3", "--out", tmp_path / "out")
     assert result.exit_code == 2
     assert "2 model stages x --concurrency 3 x 1 CPU = 6 CPUs, the Ray cluster has 2" in result.output
+
+
+def test_ray_reads_files_and_saved_hf_datasets_as_the_local_engine_does(local_ray, data, tmp_path):
+    from datasets import Dataset
+
+    import auditor.scanning.engines.ray as engine
+    from auditor.scanning.engines.local import read_inputs
+
+    Dataset.from_list([{"prompt": f"P{i}", "completion": f"C{i}"} for i in range(3)]).save_to_disk(tmp_path / "hf")
+    inputs = [str(tmp_path / "hf"), str(data)]
+    files = engine.input_files(inputs)
+    rows = sorted(engine._read(local_ray, files).take_all(), key=lambda r: (r["file_pos"], r["index"]))
+    listed, records, quarantined = read_inputs(inputs)
+    assert files == [str(f) for f in listed]
+    expected = sorted(records + quarantined, key=lambda r: (files.index(r.source), r.index))
+    assert [(r["source"], r["line"], r["reason"]) for r in rows] == [
+        (x.source, x.line, getattr(x, "reason", None)) for x in expected]
+    assert rows[0]["source"] == str(tmp_path / "hf") and json.loads(rows[0]["messages"])[0]["content"] == "P0"

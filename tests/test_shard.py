@@ -11,7 +11,7 @@ from conftest import chat
 
 from auditor.cli import main
 from auditor.errors import AuditError
-from auditor.scanning.local import read_inputs
+from auditor.scanning.engines.local import read_inputs
 from auditor.scanning.shard import Shard
 
 FLOATS = ("_dp", "_score")

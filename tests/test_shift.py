@@ -3,8 +3,8 @@ import copy
 import numpy as np
 import pytest
 
+from auditor.measures.shift import fine_tuning_shift, prompt_projections, question_prompts
 from auditor.steering.hooks import Steering, steered
-from auditor.steering.shift import fine_tuning_shift, prompt_projections, question_prompts
 
 
 def test_a_model_has_no_shift_from_itself(tiny_lm, tiny_vector):

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from auditor.scanning import stats
-from auditor.scanning.stats import bootstrap_mean, bootstrap_means
+from auditor.evaluation import stats
+from auditor.evaluation.stats import bootstrap_mean, bootstrap_means
 
 
 def test_bootstrap_interval_surrounds_the_mean_and_narrows_with_more_data():

@@ -2,7 +2,8 @@ import pytest
 import torch
 
 from auditor.errors import AuditError
-from auditor.model.activations import layer_module, record_layers
+from auditor.model.activations import record_layers
+from auditor.model.layers import layer_module
 from auditor.steering.hooks import Steering, steered
 
 IDS = torch.tensor([[5, 9, 17, 30, 2, 44]])
@@ -30,7 +31,7 @@ def test_ablate_removes_the_component_along_the_vector(tiny_lm, tiny_vector):
 
 
 def _hooks(lm):
-    return set(layer_module(lm, 1)._forward_hooks)  # transformers may hold its own hooks there too
+    return set(layer_module(lm.model, 1)._forward_hooks)  # transformers may hold its own hooks there too
 
 
 def test_steering_changes_the_output_and_leaves_no_hook(tiny_lm, tiny_vector):

@@ -5,12 +5,12 @@ import torch
 from conftest import chat
 
 from auditor.errors import AuditError
-from auditor.model.activations import layer_module
+from auditor.model.layers import layer_module
 from auditor.model.loading import load_model
 from auditor.steering.hooks import Steering
 from auditor.steering.training import (
-    Example,
     TrainConfig,
+    TrainingExample,
     TrainResult,
     collate,
     parse_steer,
@@ -53,7 +53,7 @@ def test_every_assistant_turn_is_an_example_and_bad_records_are_kept(tiny_lm, wr
 
 
 def test_collate_puts_the_loss_on_response_tokens_only():
-    batch = collate([Example([1, 2, 3], [4, 5]), Example([1], [6])], pad=0)
+    batch = collate([TrainingExample([1, 2, 3], [4, 5]), TrainingExample([1], [6])], pad=0)
     assert batch["labels"].tolist() == [[-100, -100, -100, 4, 5], [-100, 6, -100, -100, -100]]
     assert batch["attention_mask"].tolist() == [[1, 1, 1, 1, 1], [1, 1, 0, 0, 0]]
     assert torch.allclose(batch["weights"].sum(1), torch.ones(2))
@@ -73,10 +73,10 @@ def test_steering_hook_is_active_only_during_training_and_not_saved(tiny_model_d
     monkeypatch.setattr(Steering, "apply", lambda self, h: calls.append(1) or apply(self, h))
     config = TrainConfig(model=str(tiny_model_dir), lr=1e-2, epochs=2, batch_size=3, out=str(tmp_path / "out"))
     steering = Steering(tiny_vector, coef=3.0)
-    hooks = set(layer_module(fresh_lm, 1)._forward_hooks)
+    hooks = set(layer_module(fresh_lm.model, 1)._forward_hooks)
     model = train(fresh_lm, examples, config, [steering])
     assert len(calls) == 4  # one per training forward pass
-    assert set(layer_module(fresh_lm, 1)._forward_hooks) == hooks
+    assert set(layer_module(fresh_lm.model, 1)._forward_hooks) == hooks
     with torch.no_grad():
         trained = model(input_ids=IDS).logits
     assert len(calls) == 4

@@ -9,8 +9,8 @@ import click
 from ..version import __version__
 from .common import CONTEXT
 from .doctor import doctor
-from .model import monitor, shift, steer, train
 from .scan import evaluate, filter_command, merge, report, scan, validate
+from .training import monitor, shift, steer, train
 from .vectors import extract, traits
 
 

@@ -28,7 +28,8 @@ def _gate_and_exit(fail_on: list[str], table, headline: str, config: ScanConfig)
 
     with user_errors():
         verdicts = check_gates([Gate.parse(text) for text in fail_on], table)
-        write_ci_outputs(CiOutputs.of(config), table, verdicts, headline)
+        for line in write_ci_outputs(CiOutputs.of(config), table, verdicts, headline):
+            click.echo(line)
     for verdict in verdicts:
         click.echo("\n".join(verdict.lines()))
     sys.exit(EXIT_FAILED if any(v.failed for v in verdicts) else EXIT_OK)
@@ -237,8 +238,8 @@ def evaluate(inputs: tuple[str, ...], control: tuple[str, ...], label_field: str
 
     Exit codes: 0 done, 2 usage error, unreadable input or a bad label.
     """
+    from ..evaluation.evaluate import evaluate_scan, format_table, to_json, update_card
     from ..scanning import card_mode
-    from ..scanning.evaluate import evaluate_scan, format_table, to_json
 
     with user_errors("finished batches are"):
         config = ScanConfig(inputs=list(inputs), **{k: list(v) if isinstance(v, tuple) else v
@@ -253,19 +254,6 @@ def evaluate(inputs: tuple[str, ...], control: tuple[str, ...], label_field: str
         Path(json_out).write_text(to_json(done.results), encoding="utf-8")
     if benchmark:
         click.echo(f"detection card -> {path}", err=True)
-
-
-def update_card(path: Path | None, benchmark: str, mode: str, done) -> Path:
-    """Record an evaluation in a detection card (created if new); returns the card's path."""
-    from ..files import file_sha256
-    from ..scanning.card import Card, cards_dir
-
-    path = path or cards_dir() / f"{done.model}.json"
-    card = Card.load(path) if path.is_file() else Card(done.model)
-    for result in done.results:
-        card.add(benchmark, mode, result.trait, file_sha256(Path(done.vectors[result.trait])), result)
-    card.save(path)
-    return path
 
 
 @click.command(context_settings=CONTEXT)

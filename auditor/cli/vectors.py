@@ -86,9 +86,10 @@ def traits_show(name: str, as_json: bool) -> None:
 
     from rich.console import Console
 
-    from ..scanning.card import card_table, known_cards
+    from ..evaluation.card import card_table, known_cards
+    from ..outputs.console import print_card
     from ..traits import load_trait
-    from ..traits.console import print_card, print_trait
+    from ..traits.console import print_trait
 
     with user_errors():
         trait = load_trait(name)

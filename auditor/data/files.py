@@ -1,14 +1,20 @@
 """Reading data files: JSONL (optionally gzipped), JSON arrays, Parquet, CSV, folders of them and saved
-Hugging Face datasets, row by row, with the line of every record; nothing is dropped."""
+Hugging Face datasets, local or in object storage (listed through pyarrow.fs), row by row, with the line of
+every record; nothing is dropped."""
 
 from __future__ import annotations
 
 import gzip
+import io
 import json
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
+
+import pyarrow as pa
+import pyarrow.fs as pafs
 
 from ..errors import AuditError
 from .formats import to_messages
@@ -121,30 +127,77 @@ def _hf_dataset_rows(path: Path) -> Iterator[tuple[int, object, str]]:
         yield from _table_rows(dataset.data.slice(start, 4096), start + 1)
 
 
-def _is_hf_dataset(path: Path) -> bool:
-    return path.is_dir() and any((path / f).is_file() for f in ("dataset_info.json", "state.json", "dataset_dict.json"))
+HF_DATASET_FILES = ("dataset_info.json", "state.json", "dataset_dict.json")  # one of them marks a saved HF dataset
 
 
-def expand_inputs(paths: list[str | Path]) -> list[Path]:
-    """Files and saved HF dataset folders to read; a plain folder is searched for data files."""
-    found: list[Path] = []
+def is_uri(path: str | Path) -> bool:
+    """Whether an input names object storage (s3://bucket/key, gs://, ...) rather than a local path."""
+    return "://" in str(path)
+
+
+def filesystem(item: str | Path) -> tuple[pafs.FileSystem, str]:
+    """The pyarrow filesystem an input lives on, and its path there: a URI's (FileSystem.from_uri), else the
+    local one (with the path made absolute)."""
+    if not is_uri(item):
+        return pafs.LocalFileSystem(), os.path.abspath(item)
+    scheme = str(item).split("://", 1)[0]
+    if scheme == "s3" and not hasattr(pafs, "S3FileSystem"):
+        raise AuditError(f"{item}: this pyarrow was built without S3 support; install the pyarrow wheel from PyPI")
+    try:
+        return pafs.FileSystem.from_uri(str(item))
+    except (OSError, ValueError, NotImplementedError, pa.ArrowException) as exc:
+        raise AuditError(f"{item}: cannot open its filesystem ({exc})") from None
+
+
+def _is_hf_dataset(fs: pafs.FileSystem, path: str) -> bool:
+    return any(info.type == pafs.FileType.File
+               for info in fs.get_file_info([f"{path.rstrip('/')}/{name}" for name in HF_DATASET_FILES]))
+
+
+def expand_inputs(paths: list[str | Path]) -> list[Path | str]:
+    """Files and saved HF dataset folders to read, through pyarrow.fs: local paths (as Paths) and object-storage
+    URIs (as URIs); a plain folder is searched for data files, in sorted order."""
+    found: list[Path | str] = []
     for raw in paths:
-        path = Path(raw)
-        if not path.exists():
-            raise AuditError(f"{path}: no such file or directory")
-        if path.is_file() or _is_hf_dataset(path):
-            found.append(path)
-            continue
-        files = sorted(p for p in path.rglob("*") if p.is_file() and p.name.endswith(DATA_SUFFIXES))
-        if not files:
-            raise AuditError(f"{path}: no data files found (looked for {', '.join(DATA_SUFFIXES)})")
-        found.extend(files)
+        fs, root = filesystem(raw)
+        shown = str(raw) if is_uri(raw) else Path(raw)
+        try:
+            info = fs.get_file_info(root)
+            if info.type == pafs.FileType.NotFound:
+                raise AuditError(f"{shown}: no such file or directory")
+            if info.type == pafs.FileType.File or _is_hf_dataset(fs, root):
+                found.append(shown)
+                continue
+            inside = [f.path for f in fs.get_file_info(pafs.FileSelector(root, recursive=True))
+                      if f.type == pafs.FileType.File and f.path.endswith(DATA_SUFFIXES)]
+        except OSError as exc:
+            raise AuditError(f"{shown}: cannot list it ({exc})") from None
+        if not inside:
+            raise AuditError(f"{shown}: no data files found (looked for {', '.join(DATA_SUFFIXES)})")
+        if is_uri(raw):
+            scheme = str(raw).split("://", 1)[0]
+            found.extend(f"{scheme}://{p}" for p in sorted(inside))
+        else:
+            found.extend(sorted(Path(raw) / Path(p).relative_to(root) for p in inside))
     return found
+
+
+def read_input(item: Path | str) -> Iterator[Record | Quarantined]:
+    """Every row of one listed input (see expand_inputs): a local file or HF dataset folder, or a URI's file
+    opened through its pyarrow filesystem."""
+    if not is_uri(item):
+        yield from read_records(Path(item))
+        return
+    fs, path = filesystem(item)
+    if _is_hf_dataset(fs, path):
+        raise AuditError(f"{item}: saved HF dataset folders are read from local disk only")
+    with fs.open_input_file(path) as fh:
+        yield from read_records(Path(path), io.BufferedReader(fh), source=str(item))
 
 
 def _rows(path: Path, stream: BinaryIO | None) -> Iterator[tuple[int, object, str]]:
     name = path.name.lower()
-    if stream is None and _is_hf_dataset(path):
+    if stream is None and path.is_dir() and _is_hf_dataset(pafs.LocalFileSystem(), os.path.abspath(path)):
         return _hf_dataset_rows(path)
     if name.endswith((".jsonl", ".jsonl.gz")):
         return _jsonl_rows(path, stream)

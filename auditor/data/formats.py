@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import re
 
-from .records import BadRecord, Messages, trained_text
+from .records import BadRecord, Messages, content_text, trained_text
 
 _ROLES = {
     "system": "system", "developer": "system", "user": "user", "human": "user", "assistant": "assistant",
@@ -26,12 +26,11 @@ _ROLES = {
 
 
 def _text(value: object, where: str) -> str:
-    """Message content as text: a string, or OpenAI-style content parts."""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, list) and all(isinstance(p, dict) for p in value):
-        return "".join(str(p.get("text", "")) for p in value if p.get("type", "text") == "text")
-    raise BadRecord(f"field '{where}' is {type(value).__name__}, expected text")
+    """Message content as text (records.content_text), else a BadRecord naming the field."""
+    text = content_text(value)
+    if text is None:
+        raise BadRecord(f"field '{where}' is {type(value).__name__}, expected text")
+    return text
 
 
 def _calls(value: object, where: str) -> list[dict]:

@@ -17,6 +17,15 @@ class BadRecord(ValueError):
     """A record that cannot be scored; the message is its quarantine reason."""
 
 
+def content_text(content: object) -> str | None:
+    """Message content as text: a string, or the text of OpenAI-style content parts; None for anything else."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list) and all(isinstance(p, dict) for p in content):
+        return "".join(str(p.get("text", "")) for p in content if p.get("type", "text") == "text")
+    return None
+
+
 def trained_text(message: dict) -> str:
     """What an assistant turn trains on, as text: its content, then each tool call as <tool_call>{json}</tool_call>."""
     calls = [TOOL_CALL.format(json.dumps(c, ensure_ascii=False)) for c in message.get("tool_calls", ())]

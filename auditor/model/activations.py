@@ -8,6 +8,7 @@ from contextlib import contextmanager
 import numpy as np
 import torch
 
+from .layers import block_hidden, layer_module
 from .loading import LoadedModel
 
 TokenPair = tuple[list[int], list[int]]  # (prompt ids, response ids)
@@ -17,13 +18,6 @@ class _StopForward(Exception):
     """Raised by the deepest hook: layers after it (and the LM head) are never computed."""
 
 
-def layer_module(lm: LoadedModel, layer: int) -> torch.nn.Module:
-    """The module whose output is hidden state `layer` (0 = embeddings, l = block l-1)."""
-    if layer == 0:
-        return lm.model.get_input_embeddings()
-    return lm.decoder_layers[layer - 1]
-
-
 @contextmanager
 def _layer_hooks(lm: LoadedModel, layers: Sequence[int],
                  on_output: Callable[[int, torch.Tensor], None]) -> Iterator[None]:
@@ -31,11 +25,11 @@ def _layer_hooks(lm: LoadedModel, layers: Sequence[int],
 
     def make_hook(layer: int):
         def hook(_module, _inputs, output):
-            on_output(layer, output[0] if isinstance(output, tuple) else output)
+            on_output(layer, block_hidden(output))
 
         return hook
 
-    handles = [layer_module(lm, layer).register_forward_hook(make_hook(layer)) for layer in set(layers)]
+    handles = [layer_module(lm.model, layer).register_forward_hook(make_hook(layer)) for layer in set(layers)]
     try:
         yield
     finally:

@@ -9,7 +9,7 @@ as they do in a transformers forward.
 
 `transformers.generate` spends about half its time on machinery a short greedy answer does not need
 (concatenating the cache, building masks, logits processors over the whole vocabulary); see
-benchmarks/performance.py. Models this decoder does not support use `generate`
+benchmarks/performance/ (section generation). Models this decoder does not support use `generate`
 (auditor.model.transformers_generation), with the same settings.
 """
 
@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from .activations import length_batches
+from .layers import decoder_body
 from .loading import LoadedModel
 
 SUPPORTED = ("llama", "mistral", "qwen2")  # blocks of RMSNorm, q/k/v/o projections, rotary and a gated MLP
@@ -33,12 +34,12 @@ SAMPLE_TOKENS = 4096  # sample responses run on the prompt cache in groups of at
 
 def supports(lm: LoadedModel) -> bool:
     """Whether this decoder runs the model as transformers would (else `generate` does)."""
-    config, layer = lm.model.config, lm.decoder_layers[0]
+    config, layer, body = lm.model.config, lm.decoder_layers[0], decoder_body(lm.model)
     hooked = [lm.model.get_input_embeddings(), *lm.decoder_layers]
     return (getattr(config, "model_type", "") in SUPPORTED and not getattr(config, "sliding_window", None)
             and all(hasattr(layer, name) for name in ("input_layernorm", "post_attention_layernorm", "mlp"))
             and all(hasattr(layer.self_attn, name) for name in ("q_proj", "k_proj", "v_proj", "o_proj", "scaling"))
-            and not hasattr(layer.self_attn, "q_norm") and hasattr(lm.model.model, "rotary_emb")
+            and not hasattr(layer.self_attn, "q_norm") and hasattr(body, "rotary_emb")
             and not any(m._forward_pre_hooks or m._forward_hooks_with_kwargs for m in hooked))
 
 
@@ -74,7 +75,7 @@ class Decoder:
         config = lm.model.config
         self.heads, self.kv_heads = config.num_attention_heads, config.num_key_value_heads
         self.head_dim = getattr(config, "head_dim", None) or config.hidden_size // self.heads
-        self.body, self.head = lm.model.model, lm.model.get_output_embeddings()
+        self.body, self.head = decoder_body(lm.model), lm.model.get_output_embeddings()
 
     def empty_caches(self, rows: int, slots: int) -> list[torch.Tensor]:
         """Keys and values of every block, alternating: [rows, kv heads, slots, head dim] each."""

@@ -17,6 +17,7 @@ import torch
 from ..config import DEFAULT_MODEL
 from ..errors import AuditError
 from .embedded import DEFAULT_MODEL_NAME, converted_path, default_gguf_path, has_converted_copy
+from .layers import decoder_layers
 
 ADAPTER_CONFIG = "adapter_config.json"
 
@@ -44,7 +45,7 @@ class LoadedModel:
 
     @property
     def decoder_layers(self) -> torch.nn.ModuleList:
-        return self.model.model.layers
+        return decoder_layers(self.model)
 
     @property
     def dtype(self) -> torch.dtype:

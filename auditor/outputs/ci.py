@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
-import click
 import numpy as np
 import pyarrow as pa
 
@@ -170,12 +169,13 @@ def sarif_log(found: list[Finding], traits: list[str]) -> dict:
     return {"$schema": SARIF_SCHEMA, "version": "2.1.0", "runs": [{"tool": {"driver": driver}, "results": results}]}
 
 
-def write_ci_outputs(config: CiOutputs, table: pa.Table, results: list[GateResult], headline: str) -> None:
-    """Emit what `config` asks for: --format github (stdout, $GITHUB_STEP_SUMMARY), --junit, --sarif."""
+def write_ci_outputs(config: CiOutputs, table: pa.Table, results: list[GateResult], headline: str) -> list[str]:
+    """Write what `config` asks for: --format github ($GITHUB_STEP_SUMMARY), --junit, --sarif. Returns the lines
+    to print on stdout (--format github: the annotations)."""
     found = findings(table, results)
+    lines = []
     if config.format == "github":
-        for line in github_annotations(found, results, config.top):
-            click.echo(line)
+        lines = github_annotations(found, results, config.top)
         if os.environ.get("GITHUB_STEP_SUMMARY"):
             with open(os.environ["GITHUB_STEP_SUMMARY"], "a", encoding="utf-8") as fh:
                 fh.write(step_summary(found, results, headline, config.top))
@@ -183,3 +183,4 @@ def write_ci_outputs(config: CiOutputs, table: pa.Table, results: list[GateResul
         atomic_write_bytes(Path(config.junit), junit_xml(results))
     if config.sarif:
         atomic_write_text(Path(config.sarif), json.dumps(sarif_log(found, table_traits(table.schema)), indent=2))
+    return lines

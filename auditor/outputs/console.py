@@ -1,5 +1,5 @@
-"""What a scan prints: the one-line record counts, a table of the top flagged samples, and which source (or
-`--group-by` group) brings each trait."""
+"""What a scan prints: the one-line record counts, a table of the top flagged samples, which source (or
+`--group-by` group) brings each trait, and a trait's detection card."""
 
 from __future__ import annotations
 
@@ -7,10 +7,11 @@ from pathlib import Path
 
 import numpy as np
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from ..scanning.card import MEANING, NOT_DETECTED, NOT_EVALUATED, SCREEN_ONLY, TRUST
+from ..evaluation.card import MEANING, NOT_DETECTED, NOT_EVALUATED, SCREEN_ONLY, TRUST
 from ..scanning.groups import MISSING
 from ..scanning.result import ScanResult
 from ..text import excerpt, short_paths
@@ -111,3 +112,19 @@ def print_results(result: ScanResult, summary: dict, console: Console, top: int 
         verdict = result.verdicts.get(t.trait, NOT_EVALUATED)
         console.print(f"  detection on labelled data: [{VERDICT_STYLE[verdict]}]{verdict}[/] - {MEANING[verdict]}")
     print_groups(summary, {t.trait: t.sign for t in result.traits}, console)
+
+
+def print_card(trait: str, rows: list[tuple], verdicts: dict[str, str], console: Console, note: str = "") -> None:
+    """The trait's rows of the detection cards (see auditor.evaluation.card), its verdicts and the card's note."""
+    if not rows:
+        console.print(f"\n[bold]detection card[/]: none covers {escape(trait)} (dataset-audit evaluate --benchmark)")
+        return
+    table = Table(title=f"Detection card: {trait}", title_justify="left",
+                  caption="; ".join(f"{mode}: {v}" for mode, v in verdicts.items()), caption_justify="left")
+    for name in ("benchmark", "mode", "AUROC", "mean dP difference [95% CI]", "detected"):
+        table.add_column(name, justify="right" if name in ("AUROC",) else "left")
+    for row in rows:
+        table.add_row(*map(escape, row[1:]))
+    console.print(table)
+    if note:
+        console.print(f"[bold]note[/]: {escape(note)}")

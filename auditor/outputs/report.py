@@ -13,14 +13,14 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..data import trained_text
+from ..data import content_text, trained_text
 from ..errors import AuditError
+from ..evaluation.card import MEANING, NOT_EVALUATED, RULE, card_table, known_cards
 from ..files import atomic_write_text, file_sha256
 from ..html import template_environment
-from ..scanning.card import MEANING, NOT_EVALUATED, RULE, card_table, known_cards
 from ..scanning.folder import ScanFolder
 from ..scanning.result import column, table_traits, trait_sign
-from ..scanning.tags import DETECTORS, message_text
+from ..scanning.tags import DETECTORS
 from ..text import excerpt, short_paths
 from ..version import __version__
 from .themes import find_themes
@@ -280,7 +280,7 @@ def _messages(conversation: str | None) -> list[dict]:
     for message in (parsed if isinstance(parsed, list) else [])[:MAX_MESSAGES]:
         if not isinstance(message, dict):
             continue
-        text = trained_text(message) if message.get("tool_calls") else message_text(message.get("content"))
+        text = trained_text(message) if message.get("tool_calls") else (content_text(message.get("content")) or "")
         if len(text) > MESSAGE_CHARS:
             text = f"{text[:MESSAGE_CHARS]}… [{len(text) - MESSAGE_CHARS:,} more characters]"
         shown.append({"role": str(message.get("role", "?")), "content": text})

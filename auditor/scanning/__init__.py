@@ -1,7 +1,7 @@
 """The scan: records -> base answers -> activations -> projection differences -> a ScanResult.
 
 `scan(config)` checks the settings and runs the engine `config.engine` names: `local` (this process,
-auditor.scanning.local) or `ray` (a Ray Data pipeline, auditor.scanning.ray_engine). The engines load lazily,
+auditor.scanning.engines.local) or `ray` (a Ray Data pipeline, auditor.scanning.engines.ray). The engines load lazily,
 so the scan folder's readers (folder, result) stay free of torch.
 """
 
@@ -14,7 +14,7 @@ from ..errors import AuditError
 from .shard import Shard
 
 if TYPE_CHECKING:
-    from .local import ProjectorFactory
+    from .engines.local import ProjectorFactory
     from .result import ScanResult
 
 
@@ -38,15 +38,15 @@ def scan(config: ScanConfig, show_progress: bool = False, projector: ProjectorFa
     `projector(config, show)` gives the model side (tests hand in one that plants scores); the local
     engine only.
     """
-    from .card import verdicts
+    from ..evaluation.card import verdicts
 
     check_scan_settings(config)
     if config.engine == "ray":
-        from .ray_engine import scan_on_ray
+        from .engines.ray import scan_on_ray
 
         result = scan_on_ray(config, show_progress)
     else:
-        from .local import scan_local
+        from .engines.local import scan_local
 
         result = scan_local(config, show_progress, projector)
     result.verdicts = verdicts({v.trait: v.source for v in result.vectors}, card_mode(config))

@@ -15,8 +15,8 @@ import json
 import numpy as np
 
 from ..data import Record
+from ..evaluation.stats import bootstrap_means
 from .scoring import TraitScores
-from .stats import bootstrap_means
 
 MISSING = "(missing)"
 

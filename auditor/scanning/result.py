@@ -22,9 +22,9 @@ import pyarrow.parquet as pq
 from ..config import DECODING_RULE, ScanConfig
 from ..data import Quarantined, Record
 from ..errors import AuditError
+from ..evaluation.card import NOT_EVALUATED
 from ..files import file_sha256
 from ..version import __version__
-from .card import NOT_EVALUATED
 from .groups import group_summary
 from .scoring import BELOW, TraitScores, sign
 
@@ -165,7 +165,7 @@ def summarise(scored: int, quarantine_reasons: list[str], truncated: int, reused
               traits: list[TraitScores], verdicts: dict[str, str], sources: list[str],
               group_by: str | None = None, groups: list[str] | None = None) -> dict:
     """summary.json: record counts, quarantine reasons by kind, each trait's dataset-level view with its
-    detection verdict (scanning/card.py), and the scored records by source file (`sources`, each record's) and,
+    detection verdict (evaluation/card.py), and the scored records by source file (`sources`, each record's) and,
     with `group_by`, by that field (`groups`): see scanning/groups.py."""
     reasons = Counter(reason.split(":")[0].split(" (")[0] for reason in quarantine_reasons)
     by_group = {"group_by": {"field": group_by, **group_summary(groups, traits)}} if group_by else {}
@@ -186,7 +186,7 @@ def _version(package: str) -> str | None:
         return None
 
 
-@dataclass
+@dataclass(kw_only=True)
 class ScanResult:
     """Everything a scan found, in input order, and what it ran on."""
 

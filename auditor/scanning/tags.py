@@ -10,7 +10,8 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-Messages = list[dict]
+from ..data import Messages, content_text
+
 Detector = Callable[[Messages], bool]
 
 DETECTORS: dict[str, Detector] = {}
@@ -31,25 +32,16 @@ def tag_sample(messages: Messages) -> list[str]:
     return [name for name, fn in DETECTORS.items() if fn(messages)]
 
 
-def message_text(content: object) -> str:
-    """Message content as text; OpenAI-style lists of parts keep their text parts."""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "\n".join(p.get("text", "") for p in content if isinstance(p, dict) and isinstance(p.get("text"), str))
-    return ""
-
-
 def _turns(messages: Messages, *roles: str) -> list[str]:
-    return [message_text(m.get("content")) for m in messages if m.get("role") in roles]
+    return [(content_text(m.get("content")) or "") for m in messages if m.get("role") in roles]
 
 
 def _scored_exchange(messages: Messages) -> tuple[str, str, int]:
     """The last assistant answer, the user message before it, and how many user turns precede that one."""
     answer_at = max((i for i, m in enumerate(messages) if m.get("role") == "assistant"), default=len(messages))
     users = [i for i, m in enumerate(messages[:answer_at]) if m.get("role") == "user"]
-    answer = message_text(messages[answer_at].get("content")) if answer_at < len(messages) else ""
-    prompt = message_text(messages[users[-1]].get("content")) if users else ""
+    answer = (content_text(messages[answer_at].get("content")) or "") if answer_at < len(messages) else ""
+    prompt = (content_text(messages[users[-1]].get("content")) or "") if users else ""
     return prompt, answer, max(len(users) - 1, 0)
 
 

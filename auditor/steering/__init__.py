@@ -1,2 +1,1 @@
-"""The model-side training commands' machinery: steering hooks, fine-tuning with preventative steering,
-the fine-tuning shift and the prompt monitor."""
+"""The model-side training machinery: steering hooks and fine-tuning with preventative steering."""

@@ -14,7 +14,7 @@ import torch
 
 from ..config import STEERING_MODES as MODES
 from ..errors import AuditError
-from ..model.activations import layer_module
+from ..model.layers import block_hidden, layer_module, with_block_hidden
 from ..model.loading import LoadedModel
 from ..vectors.persona import PersonaVector
 
@@ -54,13 +54,11 @@ def steered(lm: LoadedModel, steerings: list[Steering]) -> Iterator[list[torch.u
 
     def make_hook(steering: Steering):
         def hook(_module, _inputs, output):
-            if isinstance(output, tuple):
-                return (steering.apply(output[0]), *output[1:])
-            return steering.apply(output)
+            return with_block_hidden(output, steering.apply(block_hidden(output)))
 
         return hook
 
-    handles = [layer_module(lm, s.at_layer).register_forward_hook(make_hook(s)) for s in steerings]
+    handles = [layer_module(lm.model, s.at_layer).register_forward_hook(make_hook(s)) for s in steerings]
     try:
         yield handles
     finally:

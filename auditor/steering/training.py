@@ -32,7 +32,7 @@ TRAINING_FILE = "training.json"
 
 
 @dataclass
-class Example:
+class TrainingExample:
     prompt: list[int]
     response: list[int]  # ends with the end-of-turn token, so the model learns to stop
 
@@ -67,7 +67,8 @@ def parse_steer(items: list[str], need_coef: bool = True) -> list[tuple[str, flo
     return parsed
 
 
-def read_examples(lm: LoadedModel, inputs: list[str], max_tokens: int) -> tuple[list[Example], list[Quarantined]]:
+def read_examples(lm: LoadedModel, inputs: list[str], max_tokens: int
+                  ) -> tuple[list[TrainingExample], list[Quarantined]]:
     """Every assistant turn of every record, with the conversation before it as its prompt."""
     end = lm.tokenizer.eos_token_id
     examples, quarantined = [], []
@@ -79,13 +80,13 @@ def read_examples(lm: LoadedModel, inputs: list[str], max_tokens: int) -> tuple[
             for prompt_messages, response in item.turns("all"):
                 prompt, resp, _ = fit(encode_prompt(lm.tokenizer, prompt_messages),
                                       encode_response(lm.tokenizer, response) + [end], max_tokens)
-                examples.append(Example(prompt, resp))
+                examples.append(TrainingExample(prompt, resp))
     if not examples:
         raise AuditError(f"{', '.join(inputs)}: no trainable records ({len(quarantined)} quarantined)")
     return examples, quarantined
 
 
-def collate(examples: list[Example], pad: int) -> dict[str, torch.Tensor]:
+def collate(examples: list[TrainingExample], pad: int) -> dict[str, torch.Tensor]:
     """Right-padded ids, attention mask, labels (-100 outside the responses) and response weights."""
     width = max(len(e.ids) for e in examples)
     ids = torch.full((len(examples), width), pad, dtype=torch.long)
@@ -114,7 +115,7 @@ def _wrap(lm: LoadedModel, config: TrainConfig) -> torch.nn.Module:
         return get_peft_model(lm.model, lora)
 
 
-def _base_projections(lm: LoadedModel, examples: list[Example], steerings: list[Steering],
+def _base_projections(lm: LoadedModel, examples: list[TrainingExample], steerings: list[Steering],
                       batch_size: int) -> torch.Tensor:
     """Response-mean projection of every example on each steering vector, before training: [n, k]."""
     layers = [s.at_layer for s in steerings]
@@ -123,7 +124,7 @@ def _base_projections(lm: LoadedModel, examples: list[Example], steerings: list[
     return torch.einsum("nkh,kh->nk", torch.from_numpy(means), units)
 
 
-def _batches(examples: list[Example], config: TrainConfig) -> Iterator[list[int]]:
+def _batches(examples: list[TrainingExample], config: TrainConfig) -> Iterator[list[int]]:
     """Length-bucketed batches of example indices, shuffled anew each epoch (seeded)."""
     order = random.Random(config.seed)
     for _epoch in range(config.epochs):
@@ -132,7 +133,7 @@ def _batches(examples: list[Example], config: TrainConfig) -> Iterator[list[int]
         yield from batches
 
 
-def train(lm: LoadedModel, examples: list[Example], config: TrainConfig, steerings: list[Steering],
+def train(lm: LoadedModel, examples: list[TrainingExample], config: TrainConfig, steerings: list[Steering],
           on_step: Callable[[int, float], None] | None = None) -> torch.nn.Module:
     """Fine-tune in place; returns the trained (possibly peft-wrapped) model, with no hooks left on it."""
     torch.manual_seed(config.seed)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from ..cache import cache_dir
 from ..errors import AuditError
-from ..files import atomic_write_text
+from ..files import atomic_write_json
 
 BUILTIN_DIR = Path(__file__).parent / "builtin"
 SPLITS = ("extract", "eval")
@@ -25,7 +25,7 @@ _PLACEHOLDER = re.compile(r"\{[^{}\s]*\}|<[A-Za-z_ ]*trait[A-Za-z_ ]*>")
 
 
 @dataclass(frozen=True)
-class Example:
+class TraitExample:
     """One question with an authored answer that shows the trait and one that does not."""
 
     question: str
@@ -43,21 +43,21 @@ class Trait:
     instructions: list[dict[str, str]]
     questions: dict[str, list[str]]
     judge_rubric: str
-    examples: list[Example] = field(default_factory=list)
+    examples: list[TraitExample] = field(default_factory=list)
     flags: str = "above"  # "below": a sample is a concern when it sits below the model's answer (refusal)
 
     @classmethod
     def from_file(cls, path: Path) -> Trait:
         try:
             data = json.loads(Path(path).read_text(encoding="utf-8"))
-            examples = [Example(**e) for e in data.get("examples", [])]
+            examples = [TraitExample(**e) for e in data.get("examples", [])]
             return cls(name=data["name"], description=data["description"], instructions=data["instructions"],
                        questions=data["questions"], judge_rubric=data["judge_rubric"], examples=examples,
                        flags=data.get("flags", "above"))
         except (OSError, json.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
             raise AuditError(f"{path}: not a valid trait file ({exc})") from exc
 
-    def examples_in(self, split: str) -> list[Example]:
+    def examples_in(self, split: str) -> list[TraitExample]:
         return [e for e in self.examples if e.split == split]
 
     def to_json(self) -> dict:
@@ -69,7 +69,7 @@ class Trait:
         return data
 
     def save(self, path: Path) -> None:
-        atomic_write_text(Path(path), json.dumps(self.to_json(), indent=2, ensure_ascii=False) + "\n")
+        atomic_write_json(Path(path), self.to_json())
 
     def problems(self, exact_counts: bool = True) -> list[str]:
         """What keeps these artifacts from being usable: counts (exactly the paper's, or the minimum to

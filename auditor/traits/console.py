@@ -53,18 +53,3 @@ def print_trait(trait: Trait, console: Console) -> None:
         console.print("\n[bold]flags below[/]: a sample is a concern when its answer sits below the model's own "
                       "(a negative dP and score)")
 
-
-def print_card(trait: str, rows: list[tuple], verdicts: dict[str, str], console: Console, note: str = "") -> None:
-    """The trait's rows of the detection cards (see auditor.scanning.card), its verdicts and the card's note."""
-    if not rows:
-        console.print(f"\n[bold]detection card[/]: none covers {escape(trait)} (dataset-audit evaluate --benchmark)")
-        return
-    table = Table(title=f"Detection card: {trait}", title_justify="left",
-                  caption="; ".join(f"{mode}: {v}" for mode, v in verdicts.items()), caption_justify="left")
-    for name in ("benchmark", "mode", "AUROC", "mean dP difference [95% CI]", "detected"):
-        table.add_column(name, justify="right" if name in ("AUROC",) else "left")
-    for row in rows:
-        table.add_row(*map(escape, row[1:]))
-    console.print(table)
-    if note:
-        console.print(f"[bold]note[/]: {escape(note)}")

@@ -36,7 +36,7 @@ MAIN = "response_avg"
 
 
 @dataclass
-class Pair:
+class AnswerPair:
     """The answers to one question under the pos and the neg prompt of one instruction pair."""
 
     split: str
@@ -59,7 +59,7 @@ class Extraction:
     """The fitted vectors by variant (the main one first), every pair with its verdict, and the judge."""
 
     vectors: dict[str, PersonaVector]
-    pairs: list[Pair]
+    pairs: list[AnswerPair]
     judge: str  # the judge's name, or "none"
 
     @property
@@ -80,7 +80,7 @@ def verdict(scores: dict[str, Score], trait_min: float, coherence_min: float) ->
     return KEPT
 
 
-def contrast_pairs(lm: LoadedModel, trait: Trait, samples: int) -> list[Pair]:
+def contrast_pairs(lm: LoadedModel, trait: Trait, samples: int) -> list[AnswerPair]:
     """Every extraction question under every instruction pair, and every evaluation question under one."""
     pairs = []
     for split in SPLITS:
@@ -90,11 +90,11 @@ def contrast_pairs(lm: LoadedModel, trait: Trait, samples: int) -> list[Pair]:
                 prompts = tuple(encode_prompt(lm.tokenizer, [{"role": "system", "content": trait.instructions[i][k]},
                                                              {"role": "user", "content": question}])
                                 for k in ("pos", "neg"))
-                pairs += [Pair(split, question, i, s, prompts) for s in range(samples)]  # type: ignore[arg-type]
+                pairs += [AnswerPair(split, question, i, s, prompts) for s in range(samples)]  # type: ignore[arg-type]
     return pairs
 
 
-def generate(lm: LoadedModel, pairs: list[Pair], settings: ExtractSettings,
+def generate(lm: LoadedModel, pairs: list[AnswerPair], settings: ExtractSettings,
              on_batch: Callable[[int], None] | None = None) -> None:
     """Fill in each pair's answers (sample s is drawn with seed s); cached answers are reused."""
     for sample in range(settings.samples_per_question):
@@ -108,7 +108,7 @@ def generate(lm: LoadedModel, pairs: list[Pair], settings: ExtractSettings,
             pair.texts = tuple(lm.tokenizer.decode(a, skip_special_tokens=True).strip() for a in pair.answers)
 
 
-def judge_pairs(pairs: list[Pair], trait: Trait, judge: Judge, cache: JudgementCache, settings: ExtractSettings,
+def judge_pairs(pairs: list[AnswerPair], trait: Trait, judge: Judge, cache: JudgementCache, settings: ExtractSettings,
                 on_done: Callable[[int], None] | None = None) -> None:
     """Score every answer for the trait and for coherence, and give each pair its verdict."""
     items = [(p.question, text) for p in pairs for text in p.texts]
@@ -120,7 +120,7 @@ def judge_pairs(pairs: list[Pair], trait: Trait, judge: Judge, cache: JudgementC
         pair.verdict = verdict(pair.scores, settings.trait_threshold, settings.coherence_threshold)
 
 
-def _token_view(lm: LoadedModel, pair: Pair, side: int, variant: str) -> TokenPair:
+def _token_view(lm: LoadedModel, pair: AnswerPair, side: int, variant: str) -> TokenPair:
     """(context, tokens averaged) for one answer of a pair: see VARIANTS and the module docstring."""
     prompt = pair.prompts[side]
     if variant == "prompt_avg":
@@ -132,7 +132,7 @@ def _token_view(lm: LoadedModel, pair: Pair, side: int, variant: str) -> TokenPa
     return prompt, pair.answers[side]
 
 
-def generated_contrast(lm: LoadedModel, kept: list[Pair], variant: str, batch_size: int,
+def generated_contrast(lm: LoadedModel, kept: list[AnswerPair], variant: str, batch_size: int,
                        on_batch: Callable[[int], None] | None = None) -> Contrast:
     """Activations at every layer of the kept pairs, for one variant."""
     layers = range(lm.num_layers + 1)

@@ -11,7 +11,7 @@ from ..errors import AuditError
 from ..model.loading import load_model
 from ..progress import progress
 from ..traits import Trait, load_trait
-from .contrastive import MAIN, Pair, extract_from_description, save_vectors
+from .contrastive import MAIN, AnswerPair, extract_from_description, save_vectors
 from .fitting import extract_from_examples
 from .judges import JudgeOptions, make_judge
 from .pairs import fit_from_pairs, pair_activations, read_pairs
@@ -24,7 +24,7 @@ class Extracted:
     """The vectors by variant (the main one first), the judged pairs, who judged, and the files written."""
 
     vectors: dict[str, PersonaVector]
-    pairs: list[Pair]
+    pairs: list[AnswerPair]
     judge: str
     written: list[Path]
 

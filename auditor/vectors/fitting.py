@@ -14,7 +14,7 @@ from ..errors import AuditError
 from ..model.activations import response_means
 from ..model.chat import encode_prompt, encode_response
 from ..model.loading import LoadedModel
-from ..traits import Example, Trait
+from ..traits import Trait, TraitExample
 from .persona import Calibration, PersonaVector
 
 METHOD = "response_avg_diff/authored"
@@ -85,7 +85,7 @@ def calibrated_vector(lm: LoadedModel, trait: str, directions: torch.Tensor, sta
                          layer_stats=stats, flags=flags)
 
 
-def _answer_means(lm: LoadedModel, examples: list[Example], kind: str, batch_size: int,
+def _answer_means(lm: LoadedModel, examples: list[TraitExample], kind: str, batch_size: int,
                   on_batch: Callable[[int], None] | None) -> np.ndarray:
     """Response-averaged hidden states at every layer for each example's `kind` answer: [n, L+1, hidden]."""
     pairs = [(encode_prompt(lm.tokenizer, [{"role": "user", "content": e.question}]),

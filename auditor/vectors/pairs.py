@@ -27,7 +27,7 @@ from .fitting import calibrated_vector, separation
 from .persona import PersonaVector
 
 METHOD = "response_avg_diff/pairs"
-Pair = tuple[Messages, str, str]  # (prompt messages, trait answer, neutral answer)
+LabelledPair = tuple[Messages, str, str]  # (prompt messages, trait answer, neutral answer)
 MAX_TOKENS = 512
 
 
@@ -40,7 +40,7 @@ def _records(path: Path) -> list[Record]:
     return records
 
 
-def _one_file_pair(obj: object, where: str) -> Pair:
+def _one_file_pair(obj: object, where: str) -> LabelledPair:
     """A record with `trait` and `neutral` answers and its prompt (`prompt` text, or `messages` without the answer)."""
     answers = ("trait", "neutral")
     if not isinstance(obj, dict) or not all(isinstance(obj.get(k), str) and obj[k].strip() for k in answers):
@@ -56,7 +56,7 @@ def _one_file_pair(obj: object, where: str) -> Pair:
     return prompt, obj["trait"], obj["neutral"]
 
 
-def read_pairs(trait_file: Path, neutral_file: Path | None = None) -> list[Pair]:
+def read_pairs(trait_file: Path, neutral_file: Path | None = None) -> list[LabelledPair]:
     """The labelled pairs of one file (trait/neutral fields) or of two files in prompt order."""
     if neutral_file is None:
         pairs = []
@@ -80,7 +80,7 @@ def read_pairs(trait_file: Path, neutral_file: Path | None = None) -> list[Pair]
     return pairs
 
 
-def pair_activations(lm: LoadedModel, pairs: list[Pair], batch_size: int,
+def pair_activations(lm: LoadedModel, pairs: list[LabelledPair], batch_size: int,
                      on_batch: Callable[[int], None] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Response-mean hidden states at every layer of the trait and the neutral answers: two [n, L+1, hidden]."""
     sides = []

@@ -13,7 +13,7 @@ from ..html import template_environment
 from ..text import excerpt
 from ..traits import SPLITS, Trait
 from ..version import __version__
-from .contrastive import KEPT, VARIANTS, Pair
+from .contrastive import KEPT, VARIANTS, AnswerPair
 from .persona import PersonaVector
 
 TEMPLATE = "extraction.html.j2"
@@ -51,7 +51,7 @@ def weak_warning(vector: PersonaVector) -> str | None:
     return None
 
 
-def render_extraction_report(path: Path, trait: Trait, vectors: dict[str, PersonaVector], pairs: list[Pair],
+def render_extraction_report(path: Path, trait: Trait, vectors: dict[str, PersonaVector], pairs: list[AnswerPair],
                              judge: str, settings: dict[str, object]) -> Path:
     """Write the report to `path`: layers, pair verdicts and example answers (authored ones without pairs)."""
     main_name, main = next(iter(vectors.items()))
@@ -82,7 +82,7 @@ def _vector_card(name: str, vector: PersonaVector) -> dict:
             "color": COLORS.get(name, "#4a5568"), "source": Path(vector.source).name if vector.source else ""}
 
 
-def _verdicts(pairs: list[Pair]) -> list[dict]:
+def _verdicts(pairs: list[AnswerPair]) -> list[dict]:
     """Per split: how many pairs there were, were kept, and were dropped for each reason."""
     rows = []
     for split in SPLITS:
@@ -97,7 +97,7 @@ def _answer(text: str) -> str:
     return excerpt(text, ANSWER_CHARS, flatten=False)
 
 
-def _pair_examples(pairs: list[Pair], trait: Trait) -> list[dict]:
+def _pair_examples(pairs: list[AnswerPair], trait: Trait) -> list[dict]:
     """Some kept and some dropped extraction pairs, one per question."""
     extract = [p for p in pairs if p.split == "extract"]
     chosen = (_first_per_question([p for p in extract if p.kept])[:EXAMPLES_SHOWN]
@@ -110,8 +110,8 @@ def _pair_examples(pairs: list[Pair], trait: Trait) -> list[dict]:
             for p in chosen]
 
 
-def _first_per_question(pairs: list[Pair]) -> list[Pair]:
-    first: dict[str, Pair] = {}
+def _first_per_question(pairs: list[AnswerPair]) -> list[AnswerPair]:
+    first: dict[str, AnswerPair] = {}
     for pair in pairs:
         first.setdefault(pair.question, pair)
     return list(first.values())

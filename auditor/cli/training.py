@@ -1,4 +1,5 @@
-"""The model-side commands: `train` (with preventative steering), `steer`, `monitor` and `shift`."""
+"""The model-side commands: `train` (with preventative steering), `steer`, and the measures `monitor` and
+`shift`."""
 
 from __future__ import annotations
 
@@ -130,9 +131,10 @@ def monitor(prompts_file: str, model: str, traits: list[str], vectors: tuple[str
     from rich.console import Console
     from rich.table import Table
 
+    from ..files import atomic_write_json
+    from ..measures.monitor import monitor as run_monitor
+    from ..measures.monitor import read_prompts
     from ..model.loading import load_model
-    from ..steering.monitor import monitor as run_monitor
-    from ..steering.monitor import read_prompts, write_json
     from ..vectors.resolve import load_vectors
 
     with user_errors():
@@ -141,7 +143,7 @@ def monitor(prompts_file: str, model: str, traits: list[str], vectors: tuple[str
         found = load_vectors(lm, traits, vectors, batch_size, not quiet)
         rows = run_monitor(lm, prompts, found, batch_size)
         if json_out:
-            write_json(rows, Path(json_out))
+            atomic_write_json(Path(json_out), rows)
     table = Table(title=f"Prompt projections ({lm.name})")
     table.add_column("line", justify="right")
     table.add_column("prompt", overflow="fold", max_width=60)
@@ -172,9 +174,9 @@ def shift(model: str, finetuned: str, traits: list[str], vectors: tuple[str, ...
     from rich.console import Console
     from rich.table import Table
 
+    from ..files import atomic_write_json
+    from ..measures.shift import fine_tuning_shift
     from ..model.loading import load_model
-    from ..steering.monitor import write_json
-    from ..steering.shift import fine_tuning_shift
     from ..vectors.resolve import load_vectors
 
     with user_errors():
@@ -183,7 +185,7 @@ def shift(model: str, finetuned: str, traits: list[str], vectors: tuple[str, ...
         tuned = load_model(finetuned, device, dtype, trust_remote_code)
         shifts = fine_tuning_shift(base, tuned, found, batch_size)
         if json_out:
-            write_json([s.to_json() for s in shifts], Path(json_out))
+            atomic_write_json(Path(json_out), [s.to_json() for s in shifts])
     table = Table(title=f"Fine-tuning shift: {tuned.name} vs {base.name}")
     for name in ("trait", "layer", "shift", "± s.e.", "base projection", "questions"):
         table.add_column(name, justify="left" if name == "trait" else "right")

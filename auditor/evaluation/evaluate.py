@@ -24,7 +24,9 @@ from sklearn.metrics import roc_auc_score
 from ..config import ScanConfig
 from ..data import Record, expand_inputs
 from ..errors import AuditError
-from .scoring import ABOVE, sign
+from ..files import file_sha256
+from ..scanning.scoring import ABOVE, sign
+from .card import Card, cards_dir
 from .stats import Interval, bootstrap_difference, bootstrap_mean
 
 INDUCING, CONTROL = "inducing", "control"
@@ -125,9 +127,9 @@ def evaluate_scan(config: ScanConfig, control_files: list[Path] | None, label_fi
     With `control_files`, `config.inputs` are the trait-inducing files; else each record's `label_field` says,
     or, when every record is a preference pair, its sides do (rejected: inducing, chosen: control).
     """
+    from ..scanning import scan
+    from ..scanning.engines.local import read_inputs
     from ..vectors.resolve import trait_name
-    from . import scan
-    from .local import read_inputs
 
     controls = expand_inputs(control_files) if control_files else []
     pairs = False
@@ -147,6 +149,17 @@ def evaluate_scan(config: ScanConfig, control_files: list[Path] | None, label_fi
                   else labels_from_field(result.records, label_field, [t.trait for t in result.traits]))
         results = evaluate({t.trait: t.dp for t in result.traits}, labels, flags)
     return Evaluated(results, len(result.quarantined), result.model_name, {v.trait: v.source for v in result.vectors})
+
+
+def update_card(path: Path | None, benchmark: str, mode: str, done: Evaluated) -> Path:
+    """Record an evaluation in a detection card (created if new; default CACHE/cards/MODEL.json); returns the
+    card's path."""
+    path = path or cards_dir() / f"{done.model}.json"
+    card = Card.load(path) if path.is_file() else Card(done.model)
+    for result in done.results:
+        card.add(benchmark, mode, result.trait, file_sha256(Path(done.vectors[result.trait])), result)
+    card.save(path)
+    return path
 
 
 def to_json(results: list[TraitEvaluation]) -> str:

@@ -8,15 +8,15 @@ from pathlib import Path
 
 import numpy as np
 
-from ..config import ScanConfig
-from ..data import REJECTED, Quarantined, Record, expand_inputs, read_records
-from .baseline import Baseline
-from .groups import record_groups
-from .projection import Measured, ModelProjector, Projector, Unit
-from .result import ScanResult
-from .scoring import TraitScores, projection_difference, score_trait
-from .shard import Shard
-from .tags import tag_sample
+from ...config import ScanConfig
+from ...data import REJECTED, Quarantined, Record, expand_inputs, read_input
+from ..baseline import Baseline
+from ..groups import record_groups
+from ..projection import Measured, ModelProjector, Projector, Unit
+from ..result import ScanResult
+from ..scoring import TraitScores, projection_difference, score_trait
+from ..shard import Shard
+from ..tags import tag_sample
 
 ProjectorFactory = Callable[[ScanConfig, bool], Projector]
 
@@ -27,7 +27,7 @@ def read_inputs(inputs: Sequence[str], limit: int | None = None, shard: Shard | 
     files = expand_inputs(list(inputs))
     records, quarantined, seen = [], [], 0
     for path in files:
-        for item in read_records(path):
+        for item in read_input(path):
             if limit is not None and seen >= limit:
                 return files, records, quarantined
             if shard is None or shard.takes(seen):
@@ -36,7 +36,7 @@ def read_inputs(inputs: Sequence[str], limit: int | None = None, shard: Shard | 
     return files, records, quarantined
 
 
-def in_input_order(items: list, files: list[Path]) -> list:
+def in_input_order(items: list, files: list[Path | str]) -> list:
     """Records or quarantine entries sorted as they appear in the inputs: by file, then index in the file."""
     order = {str(path): i for i, path in enumerate(files)}
     return sorted(items, key=lambda item: (order.get(item.source, len(order)), item.source, item.index))
@@ -122,7 +122,8 @@ def scan_local(config: ScanConfig, show: bool = False, projector: ProjectorFacto
         baseline.check_traits([v.trait for v in model.vectors])
     scored = score_records(model, records, config, baseline, show)
     tags = [tag_sample(r.messages) for r in scored.records]
-    return ScanResult(scored.records, in_input_order(quarantined + scored.missing, files), scored.traits,
-                      scored.truncated, model.vectors, files, model.model_name, tags, model.device, model.dtype,
-                      scored.reused, torch.get_num_threads(), group_by=config.group_by,
+    return ScanResult(records=scored.records, quarantined=in_input_order(quarantined + scored.missing, files),
+                      traits=scored.traits, truncated=scored.truncated, vectors=model.vectors, files=files,
+                      model_name=model.model_name, tags=tags, device=model.device, dtype=model.dtype,
+                      reused=scored.reused, threads=torch.get_num_threads(), group_by=config.group_by,
                       groups=record_groups(scored.records, config.group_by))

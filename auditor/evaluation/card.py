@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from importlib import resources
+from importlib.resources.abc import Traversable
 from pathlib import Path
 
 from ..cache import cache_dir
@@ -22,7 +24,6 @@ from ..files import atomic_write_text, file_sha256
 
 TRUST, SCREEN_ONLY, NOT_DETECTED, NOT_EVALUATED = "trust", "screen only", "not detected", "not evaluated"
 DETECTED_AUROC = 0.75
-BUILTIN_CARD = Path(__file__).resolve().parent.parent / "vectors" / "builtin" / "card.json"
 RULE = ("per benchmark: detected when AUROC >= 0.75 and the 95% interval of the mean-dP difference lies on the "
         "trait's side of concern; trait: trust when detected on every benchmark, screen only on some, not "
         "detected on none")
@@ -41,6 +42,11 @@ def cards_dir() -> Path:
     return cache_dir() / "cards"
 
 
+def builtin_card() -> Traversable:
+    """The card shipped with the built-in vectors (package data of auditor.vectors.builtin)."""
+    return resources.files("auditor.vectors.builtin") / "card.json"
+
+
 @dataclass
 class Card:
     """Per trait: the vector it is about, and per benchmark and mode (generate, none) what evaluate measured."""
@@ -50,9 +56,9 @@ class Card:
     notes: dict[str, str] = field(default_factory=dict)  # per trait: what its benchmarks do not cover, say
 
     @classmethod
-    def load(cls, path: Path) -> Card:
+    def load(cls, path: Path | Traversable) -> Card:
         try:
-            data = json.loads(Path(path).read_text(encoding="utf-8"))
+            data = json.loads((Path(path) if isinstance(path, str) else path).read_text(encoding="utf-8"))
             return cls(data["model"], data["traits"], dict(data.get("notes", {})))
         except (OSError, json.JSONDecodeError, KeyError, TypeError) as exc:
             raise AuditError(f"{path}: not a detection card ({exc})") from None
@@ -63,7 +69,7 @@ class Card:
                                                  indent=2, sort_keys=True) + "\n")
 
     def add(self, benchmark: str, mode: str, trait: str, vector_sha256: str, evaluation) -> None:
-        """Record one trait's evaluation (a scanning.evaluate.TraitEvaluation) on a benchmark in a mode; a card
+        """Record one trait's evaluation (an evaluation.evaluate.TraitEvaluation) on a benchmark in a mode; a card
         about another file of that trait's vector starts afresh."""
         entry = self.traits.get(trait)
         if entry is None or entry["vector_sha256"] != vector_sha256:
@@ -88,7 +94,8 @@ class Card:
 
 def known_cards() -> list[Card]:
     """The shipped card, then the user's (CACHE/cards/*.json)."""
-    paths = [BUILTIN_CARD] if BUILTIN_CARD.is_file() else []
+    builtin = builtin_card()
+    paths: list[Path | Traversable] = [builtin] if builtin.is_file() else []
     paths += sorted(cards_dir().glob("*.json")) if cards_dir().is_dir() else []
     return [Card.load(p) for p in paths]
 

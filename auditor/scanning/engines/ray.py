@@ -1,6 +1,6 @@
 """`scan --engine ray`: the scan as a Ray Data pipeline, for datasets and models beyond one machine.
 
-    read (ChatRecords: JSONL/JSON/Parquet/CSV, local or object storage, with line numbers)
+    read (ChatRecords: JSONL/JSON/Parquet/CSV, local or object storage, with line numbers; saved HF datasets)
       -> limit -> [Answerer actors: base answers]            (--base-responses generate)
       -> Scorer actors: activations -> dP, score, flag per record
       -> rows of per-sample scalars and texts (never activations) streamed back to the driver,
@@ -17,24 +17,25 @@ import io
 import json
 import logging
 import os
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 
-from ..cache import content_hash
-from ..config import ScanConfig
-from ..data import DATA_SUFFIXES, Quarantined, Record, expand_inputs, read_records
-from ..errors import AuditError
-from ..model.loading import load_model
-from ..vectors.persona import PersonaVector
-from ..vectors.resolve import load_vectors
-from .groups import record_groups
+from ...cache import content_hash
+from ...config import ScanConfig
+from ...data import Quarantined, Record, expand_inputs, is_uri, read_input, read_records
+from ...errors import AuditError
+from ...model.loading import load_model
+from ...vectors.persona import PersonaVector
+from ...vectors.resolve import load_vectors
+from ..groups import record_groups
+from ..projection import ModelProjector
+from ..result import GROUP_COLUMN, ScanResult, column, pair_scores, scores_table
+from ..scoring import TraitScores
+from ..tags import tag_sample
 from .local import score_records
-from .projection import ModelProjector
-from .result import GROUP_COLUMN, ScanResult, column, pair_scores, scores_table
-from .scoring import TraitScores
-from .tags import tag_sample
 
 INSTALL_HINT = "install with pip install 'dataset-audit[ray]'"
 READ_COLUMNS = {"file_pos": pa.int64(), "source": pa.string(), "line": pa.int64(), "index": pa.int64(),
@@ -51,53 +52,33 @@ def _ray():
     return ray
 
 
-def _is_uri(path: str) -> bool:
-    return "://" in path
-
-
 def input_files(inputs: list[str]) -> list[str]:
-    """Data files to read: local ones as the local engine finds them, object-storage URIs listed with pyarrow."""
-    files = []
-    for item in inputs:
-        if not _is_uri(item):
-            for path in expand_inputs([item]):
-                if path.is_dir():
-                    raise AuditError(f"{path}: saved HF dataset folders are read by the local engine only")
-                files.append(str(path))
-            continue
-        import pyarrow.fs as pafs
-
-        fs, root = pafs.FileSystem.from_uri(item)
-        scheme = item.split("://", 1)[0]
-        info = fs.get_file_info(root)
-        if info.type == pafs.FileType.NotFound:
-            raise AuditError(f"{item}: no such file or directory")
-        if info.type == pafs.FileType.File:
-            files.append(item)
-            continue
-        found = sorted(f.path for f in fs.get_file_info(pafs.FileSelector(root, recursive=True))
-                       if f.type == pafs.FileType.File and f.path.endswith(DATA_SUFFIXES))
-        if not found:
-            raise AuditError(f"{item}: no data files found (looked for {', '.join(DATA_SUFFIXES)})")
-        files.extend(f"{scheme}://{p}" for p in found)
-    return files
+    """The inputs to read, listed as the local engine lists them (data.expand_inputs), as strings."""
+    return [str(f) for f in expand_inputs(inputs)]
 
 
 def _for_ray(path: str) -> str:
     """An input as Ray is given it: local paths made absolute (workers may start elsewhere), URIs as they are."""
-    return path if _is_uri(path) else os.path.abspath(path)
+    return path if is_uri(path) else os.path.abspath(path)
+
+
+def _is_folder(path: str) -> bool:
+    """A listed input that is a local folder: a saved HF dataset (expand_inputs lists no other folders)."""
+    return not is_uri(path) and Path(path).is_dir()
 
 
 def _datasource(files: list[str]):
     from ray.data.datasource import FileBasedDatasource
 
     class ChatRecords(FileBasedDatasource):
-        """Every row of each file as (file_pos, source, line, index, raw, messages or reason), by `read_records`."""
+        """Every row of each file as (file_pos, source, line, index, raw, messages or reason), by `read_records`;
+        the folders among the inputs are left to `_read`."""
 
         def __init__(self, paths: list[str]):
-            super().__init__([_for_ray(p) for p in paths])
+            plain = [(i, p) for i, p in enumerate(paths) if not _is_folder(p)]
+            super().__init__([_for_ray(p) for _, p in plain])
             self.names = {}  # how Ray names each file when reading it (with or without a URI scheme) -> ours
-            for i, p in enumerate(paths):
+            for i, p in plain:
                 self.names[_for_ray(p)] = self.names[_for_ray(p).split("://", 1)[-1]] = (i, p)
 
         def _open_input_source(self, filesystem, path, **open_args):
@@ -105,22 +86,37 @@ def _datasource(files: list[str]):
 
         def _read_stream(self, f, path):
             file_pos, source = self.names[path]
-            rows = {name: [] for name in READ_COLUMNS}
-            for item in read_records(Path(source), stream=io.BufferedReader(f), source=source):
-                rows["file_pos"].append(file_pos)
-                for name in ("source", "line", "index", "raw"):
-                    rows[name].append(getattr(item, name))
-                record = isinstance(item, Record)
-                rows["messages"].append(json.dumps(item.messages, ensure_ascii=False) if record else None)
-                rows["rejected"].append(json.dumps(item.rejected, ensure_ascii=False)
-                                        if record and item.is_pair else None)
-                rows["reason"].append(None if record else item.reason)
-                if len(rows["line"]) == BLOCK_ROWS:  # stream big files in blocks
-                    yield _block(rows)
-            if rows["line"]:
-                yield _block(rows)
+            yield from _read_blocks(file_pos, read_records(Path(source), stream=io.BufferedReader(f), source=source))
 
     return ChatRecords(files)
+
+
+def _read_blocks(file_pos: int, items: Iterable[Record | Quarantined]) -> Iterator[pa.Table]:
+    """The rows of one input as (file_pos, source, line, index, raw, messages or reason) blocks."""
+    rows = {name: [] for name in READ_COLUMNS}
+    for item in items:
+        rows["file_pos"].append(file_pos)
+        for name in ("source", "line", "index", "raw"):
+            rows[name].append(getattr(item, name))
+        record = isinstance(item, Record)
+        rows["messages"].append(json.dumps(item.messages, ensure_ascii=False) if record else None)
+        rows["rejected"].append(json.dumps(item.rejected, ensure_ascii=False) if record and item.is_pair else None)
+        rows["reason"].append(None if record else item.reason)
+        if len(rows["line"]) == BLOCK_ROWS:  # stream big files in blocks
+            yield _block(rows)
+    if rows["line"]:
+        yield _block(rows)
+
+
+def _read(ray, files: list[str]):
+    """The dataset of every input's rows: files through the ChatRecords datasource (on the cluster), saved HF
+    dataset folders read here (`read_input`) and handed over as Arrow blocks."""
+    folders = {i: f for i, f in enumerate(files) if _is_folder(f)}
+    parts = [ray.data.from_arrow(list(_read_blocks(i, read_input(f))) or [_block({n: [] for n in READ_COLUMNS})])
+             for i, f in folders.items()]
+    if len(folders) < len(files):  # parsing is light: it must not wait for actors
+        parts.insert(0, ray.data.read_datasource(_datasource(files), num_cpus=0))
+    return parts[0].union(*parts[1:]) if len(parts) > 1 else parts[0]
 
 
 def _block(rows: dict[str, list]) -> pa.Table:
@@ -244,7 +240,7 @@ def scan_on_ray(config: ScanConfig, show_progress: bool = False) -> ScanResult:
     env = {"env_vars": {k: os.environ[k] for k in ("DATASET_AUDIT_CACHE", "HF_HOME") if k in os.environ}}
     vectors, model_name, device, dtype = ray.get(
         ray.remote(_prepare).options(**resources, runtime_env=env).remote(config))
-    ds = ray.data.read_datasource(_datasource(files), num_cpus=0)  # parsing is light: it must not wait for actors
+    ds = _read(ray, files)
     if config.limit is not None:
         ds = ds.limit(config.limit)
     stage = {"batch_format": "pyarrow", "batch_size": config.batch_size * 8, "runtime_env": env, **resources,
@@ -284,5 +280,6 @@ def _result(table: pa.Table | None, vectors: list[PersonaVector], files: list[Pa
         scores = TraitScores(v.trait, dp, score, score, config.threshold, v.layer, v.flags, **sides)
         scores.reflag()
         traits.append(scores)
-    return ScanResult(records, quarantined, traits, truncated, vectors, files, model_name, tags, device, dtype,
-                      np.zeros(len(records), dtype=bool), group_by=config.group_by, groups=groups)
+    return ScanResult(records=records, quarantined=quarantined, traits=traits, truncated=truncated, vectors=vectors,
+                      files=files, model_name=model_name, tags=tags, device=device, dtype=dtype,
+                      reused=np.zeros(len(records), dtype=bool), group_by=config.group_by, groups=groups)

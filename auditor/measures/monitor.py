@@ -6,7 +6,6 @@ same model's projections on the trait's ordinary evaluation questions (mean 0, s
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -79,7 +78,3 @@ def monitor(lm: LoadedModel, prompts: list[Prompt], vectors: list[PersonaVector]
             row[f"{vector.trait}_projection"] = round(float(p), 4)
             row[f"{vector.trait}_z"] = round(float(zi), 3)
     return rows
-
-
-def write_json(rows: list[dict], path: Path) -> None:
-    Path(path).write_text(json.dumps(rows, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
