@@ -3,6 +3,7 @@ options, the config-file check and the Python API alike, so a value is checked t
 
 from __future__ import annotations
 
+import re
 import tomllib
 import types
 import typing
@@ -18,6 +19,7 @@ DEFAULT_THRESHOLD = 0.5
 GENERATE, NO_BASE = "generate", "none"  # --base-responses: generate, none, or a file of answers
 STEERING_MODES = ("steer", "ablate")
 DECODING_RULE = 2  # how base answers are decoded beyond the settings; 2: the repetition penalty spares special tokens
+_SHARD = re.compile(r"\s*(\d+)\s*/\s*(\d+)\s*")  # --shard I/N
 CONFIG_FILE = "dataset-audit.toml"
 PYPROJECT_TABLE = "dataset-audit"  # [tool.dataset-audit] in pyproject.toml
 
@@ -33,6 +35,20 @@ class Spec:
     min_open: bool = False  # the minimum itself is not allowed
     metavar: str | None = None
     commas: bool = False  # on the command line: one comma-separated value, not a repeated option
+    # What a value changes, read by the checks that compare settings across runs:
+    measures: bool = False  # the projection of given tokens (model, dtype): part of the projection cache's key
+    scores: bool = False  # a sample's dP or score: a --baseline made with another value is refused
+    shared: bool = False  # the scan as a whole: the shards of one scan must agree on it (merge)
+    cli_only: bool = False  # only the command line acts on it (outputs, gates, console): auditor.scan() refuses it
+
+    @property
+    def changes_scores(self) -> bool:
+        return self.scores or self.measures
+
+    @property
+    def must_match(self) -> bool:
+        """Whether the shards of one scan must agree on it: everything that changes a score, and `shared`."""
+        return self.shared or self.changes_scores
 
 
 def setting(default: object = MISSING, *, factory: object = MISSING, **spec) -> typing.Any:
@@ -42,6 +58,21 @@ def setting(default: object = MISSING, *, factory: object = MISSING, **spec) -> 
 
 def spec_of(cls: type, name: str) -> Spec:
     return next(f for f in fields(cls) if f.name == name).metadata["spec"]
+
+
+def flagged(cls: type, test: typing.Callable[[Spec], bool]) -> tuple[str, ...]:
+    """The names of `cls`'s settings whose Spec passes `test` (e.g. `lambda s: s.changes_scores`), in field order."""
+    return tuple(f.name for f in fields(cls) if test(f.metadata["spec"]))
+
+
+def settings_classes() -> list[type]:
+    """Every settings dataclass (the subclasses of Checked), for naming settings in messages."""
+    found, todo = [], list(Checked.__subclasses__())
+    while todo:
+        cls = todo.pop()
+        found.append(cls)
+        todo.extend(cls.__subclasses__())
+    return found
 
 
 _NAMES = {str: ("a string", "strings"), int: ("an integer", "integers"), float: ("a number", "numbers"),
@@ -117,12 +148,12 @@ MODEL_HELP = "'default' (the embedded SmolLM2-135M-Instruct), a local HF model o
 class ModelSettings(Checked):
     """Which model runs, where, and how many sequences go through it at once."""
 
-    model: str = setting(DEFAULT_MODEL, help=MODEL_HELP)
+    model: str = setting(DEFAULT_MODEL, measures=True, help=MODEL_HELP)
     device: str = setting("auto", choices=("auto", "cpu", "cuda", "mps"),
                           help="Where to run the model; auto: cuda, then mps, then cpu.")
-    dtype: str = setting("auto", choices=("auto", "float32", "bfloat16", "float16"),
+    dtype: str = setting("auto", choices=("auto", "float32", "bfloat16", "float16"), measures=True,
                          help="auto: float32 on CPU, bfloat16 on GPUs.")
-    trust_remote_code: bool = setting(False, help="Run custom model code from the model folder or hub "
+    trust_remote_code: bool = setting(False, measures=True, help="Run custom model code from the model folder or hub "
                                                   "(only for models you trust).")
     batch_size: int = setting(8, min=1, help="Sequences per forward pass.")
 
@@ -133,36 +164,38 @@ class ScanConfig(ModelSettings):
 
     inputs: list[str] = setting(factory=list, metavar="DATA",
                                 help="Data files or folders (JSONL[.gz], JSON, Parquet, CSV, saved HF datasets).")
-    traits: list[str] = setting(factory=lambda: list(DEFAULT_TRAITS), commas=True,
+    traits: list[str] = setting(factory=lambda: list(DEFAULT_TRAITS), shared=True, commas=True,
                                 help="Comma-separated built-in trait names or trait JSON files.")
-    vectors: list[str] = setting(factory=list, metavar="FILE",
+    vectors: list[str] = setting(factory=list, scores=True, metavar="FILE",
                                  help="Persona-vector .safetensors file to use instead of the built-in one "
                                       "(repeatable).")
-    out: str = setting("audit-out", metavar="DIR",
+    out: str = setting("audit-out", cli_only=True, metavar="DIR",
                        help="Output folder: new, empty, or a previous scan's (its outputs are replaced).")
-    force: bool = setting(False, help="Write into --out even when it holds other files (they are left as they are).")
-    base_responses: str = setting(GENERATE, metavar="MODE",
+    force: bool = setting(False, cli_only=True,
+                          help="Write into --out even when it holds other files (they are left as they are).")
+    base_responses: str = setting(GENERATE, scores=True, metavar="MODE",
                                   help="'generate' (the model answers each prompt; cached), 'none' (cheap: no base "
                                        "answers), or a chat file whose last assistant turns are the base answers.")
-    limit: int | None = setting(None, min=1, metavar="N", help="Read only the first N records.")
-    max_tokens: int = setting(512, min=16, help="Cap on prompt + response tokens; longer samples are truncated "
-                                                "and marked.")
-    max_new_tokens: int = setting(64, min=1, help="Length of generated base answers.")
-    gen_batch_size: int = setting(64, min=1, help="Prompts answered together when generating base answers "
-                                                  "(--batch-size is for scoring passes).")
-    turns: str = setting("last", choices=("last", "all"),
+    limit: int | None = setting(None, shared=True, min=1, metavar="N", help="Read only the first N records.")
+    max_tokens: int = setting(512, scores=True, min=16,
+                              help="Cap on prompt + response tokens; longer samples are truncated and marked.")
+    max_new_tokens: int = setting(64, scores=True, min=1, help="Length of generated base answers.")
+    gen_batch_size: int = setting(64, scores=True, min=1,
+                                  help="Prompts answered together when generating base answers (--batch-size is for "
+                                       "scoring passes).")
+    turns: str = setting("last", scores=True, choices=("last", "all"),
                          help="Score the last assistant turn, or every assistant turn (averaged).")
-    threshold: float = setting(DEFAULT_THRESHOLD, help="Flag a sample when its calibrated <trait>_score is at "
-                                                       "least this.")
-    top: int = setting(10, min=0, help="Rows in the printed table, and annotations / summary rows with --format "
-                                       "github.")
-    group_by: str | None = setting(None, metavar="FIELD",
+    threshold: float = setting(DEFAULT_THRESHOLD, shared=True,
+                               help="Flag a sample when its calibrated <trait>_score is at least this.")
+    top: int = setting(10, cli_only=True, min=0,
+                       help="Rows in the printed table, and annotations / summary rows with --format github.")
+    group_by: str | None = setting(None, shared=True, metavar="FIELD",
                                    help="Also break the results down by this top-level field of each input record "
                                         "(e.g. vendor): per value, the scored records, each trait's mean dP with a "
                                         "95% bootstrap interval and its flagged share (in summary.json, the printed "
                                         "table and the report; records without the field form the group "
                                         "'(missing)'). They are always broken down by source file.")
-    fail_on: list[str] = setting(factory=list, metavar="EXPR",
+    fail_on: list[str] = setting(factory=list, cli_only=True, metavar="EXPR",
                                  help="Exit 1 when a gate fails (repeatable): 'evil>=0.8' (any sample's evil_score "
                                       "at or over 0.8), 'evil:flagged>1%' or 'evil:flagged>3' (share or count of "
                                       "flagged samples over), 'evil:mean_dp>0.1' (mean dP over). With --baseline, "
@@ -171,11 +204,12 @@ class ScanConfig(ModelSettings):
                                    help="A previous scan's scores.parquet (same traits): records found in it by "
                                         "sample_id reuse its scores and are not computed; gates and CI outputs "
                                         "cover only the other records.")
-    format: str = setting("text", choices=("text", "github"),
+    format: str = setting("text", cli_only=True, choices=("text", "github"),
                           help="github: also print ::error/::warning annotations for the top flagged samples and "
                                "append a markdown summary to $GITHUB_STEP_SUMMARY.")
-    junit: str | None = setting(None, metavar="FILE", help="Write JUnit XML: one testcase per --fail-on gate.")
-    sarif: str | None = setting(None, metavar="FILE",
+    junit: str | None = setting(None, cli_only=True, metavar="FILE",
+                                help="Write JUnit XML: one testcase per --fail-on gate.")
+    sarif: str | None = setting(None, cli_only=True, metavar="FILE",
                                 help="Write SARIF 2.1.0: one result per flagged sample (error if it breaks a failed "
                                      "gate), for GitHub code scanning.")
     shard: str | None = setting(None, metavar="I/N",
@@ -191,9 +225,22 @@ class ScanConfig(ModelSettings):
     num_gpus_per_worker: float = setting(0.0, min=0, help="GPUs each Ray model actor reserves (fractions share "
                                                           "a GPU).")
     concurrency: int = setting(1, min=1, help="Ray model actors per stage (each loads the model once).")
-    generator: str = setting("transformers", choices=("transformers", "vllm"),
+    generator: str = setting("transformers", scores=True, choices=("transformers", "vllm"),
                              help="What writes base answers: transformers, or vllm on a GPU "
                                   "(pip install 'dataset-audit[vllm]'); scoring always uses transformers.")
+
+    def __post_init__(self) -> None:
+        """Settings that cannot work together, as one usage error each (before any reading or model work)."""
+        super().__post_init__()
+        if self.shard:
+            shard_numbers(self.shard)
+        if self.generator == "vllm" and not self.generates:
+            raise AuditError("writes base answers, so it needs `base_responses` generate", "generator", "vllm")
+        if self.engine == "ray":
+            if self.shard:
+                raise AuditError("splits a local scan; `engine` ray spreads the whole scan over the cluster", "shard")
+            if self.baseline:
+                raise AuditError("works with the local engine only (drop `engine` ray)", "baseline")
 
     @property
     def generates(self) -> bool:
@@ -204,6 +251,17 @@ class ScanConfig(ModelSettings):
     def base_file(self) -> str | None:
         """The file of given base answers, if that is what --base-responses names."""
         return None if self.base_responses in (GENERATE, NO_BASE) else self.base_responses
+
+
+def shard_numbers(text: str) -> tuple[int, int]:
+    """(I, N) of a `shard` setting "I/N", checked: 0 <= I < N."""
+    match = _SHARD.fullmatch(text)
+    if not match:
+        raise AuditError("expected I/N, e.g. 0/4 (the first of 4 shards)", "shard", text)
+    index, count = int(match[1]), int(match[2])
+    if count < 1 or index >= count:
+        raise AuditError(f"I must be 0 to N-1 and N at least 1 (e.g. 0/{max(count, 2)})", "shard", text)
+    return index, count
 
 
 @dataclass
@@ -233,6 +291,11 @@ class TrainConfig(ModelSettings):
     grad_accum: int = setting(1, min=1, help="Batches per optimizer step.")
     max_tokens: int = setting(512, min=16, help="Cap on prompt + response tokens per example.")
     seed: int = setting(0, help="Seed of the batch order, LoRA initialisation and dropout.")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.shift_penalty and not self.steer:
+            raise AuditError("needs the traits to hold still: give them with `steer`", "shift_penalty")
 
 
 @dataclass
@@ -283,13 +346,14 @@ class ExtractSettings(ModelSettings):
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.from_examples and (self.judge != "none" or self.with_examples):
-            raise AuditError("--from-examples uses only the authored answers: drop --judge and --with-examples")
+            raise AuditError("uses only the authored answers: drop `judge` and `with_examples`", "from_examples")
         if self.from_pairs and (self.from_examples or self.judge != "none" or self.with_examples):
-            raise AuditError("--from-pairs fits on your pairs alone: drop --from-examples, --judge and --with-examples")
+            raise AuditError("fits on your pairs alone: drop `from_examples`, `judge` and `with_examples`",
+                             "from_pairs")
         if (self.neutral or self.flags) and not self.from_pairs:
-            raise AuditError("--neutral and --flags go with --from-pairs")
+            raise AuditError("`neutral` and `flags` go with `from_pairs`")
         if self.samples_per_question > 1 and not self.temperature:
-            raise AuditError("--samples-per-question above 1 needs --temperature above 0 (greedy answers repeat)")
+            raise AuditError("above 1 needs `temperature` above 0 (greedy answers repeat)", "samples_per_question")
 
 
 def find_config_file(directory: Path) -> Path | None:

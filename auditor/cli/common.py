@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import shlex
 import sys
 import types
 import typing
@@ -13,7 +14,7 @@ from typing import NoReturn
 import click
 
 from ..cache import cache_dir
-from ..config import ModelSettings, spec_of
+from ..config import ModelSettings, settings_classes, spec_of
 from ..errors import AuditError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -26,14 +27,30 @@ def fail(message: str) -> NoReturn:
     sys.exit(EXIT_USAGE)
 
 
+def flag_of(name: str) -> str:
+    """How the command line spells setting `name`: the running command's option for it (`--max` for max_scores),
+    else `--name-with-dashes` for any settings field; other words are left as they are."""
+    context = click.get_current_context(silent=True)
+    for param in context.command.params if context else ():
+        if param.name == name and isinstance(param, click.Option):
+            return next((o for o in param.opts if o.startswith("--")), param.opts[0])
+    known = {f.name for cls in settings_classes() for f in dataclasses.fields(cls)}
+    return f"--{name.replace('_', '-')}" if name in known else name
+
+
+def worded(exc: AuditError) -> str:
+    """An AuditError as the command line words it: `--engine ray: ...`."""
+    return exc.worded(flag_of, lambda value: shlex.quote(str(value)), " ")
+
+
 @contextmanager
 def user_errors(cached: str | None = None) -> Iterator[None]:
-    """An AuditError becomes `error: ...` and exit 2. With `cached` (what an interrupted run keeps, e.g.
-    "finished batches are"), Ctrl-C says so and exits 130."""
+    """An AuditError becomes `error: ...` (settings named as options) and exit 2. With `cached` (what an
+    interrupted run keeps, e.g. "finished batches are"), Ctrl-C says so and exits 130."""
     try:
         yield
     except AuditError as exc:
-        fail(str(exc))
+        fail(worded(exc))
     except KeyboardInterrupt:
         if cached is None:
             raise

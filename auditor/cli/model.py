@@ -36,7 +36,6 @@ def train(inputs: tuple[str, ...], steer: tuple[str, ...], quiet: bool, **given)
     """
     from tqdm.auto import tqdm
 
-    from ..errors import AuditError
     from ..model.loading import load_model
     from ..steering.hooks import Steering
     from ..steering.training import TrainResult, parse_steer, read_examples, save
@@ -46,8 +45,6 @@ def train(inputs: tuple[str, ...], steer: tuple[str, ...], quiet: bool, **given)
     with user_errors("nothing is"):
         config = TrainConfig(inputs=list(inputs), steer=list(steer), **given)
         wanted = parse_steer(config.steer, need_coef=config.mode == "steer")
-        if config.shift_penalty and not wanted:
-            raise AuditError("--shift-penalty needs the traits to hold still: give them with --steer")
         lm = load_model(config.model, config.device, config.dtype, config.trust_remote_code)
         examples, quarantined = read_examples(lm, config.inputs, config.max_tokens)
         vectors = [vector_for(lm, spec, config.batch_size, not quiet) for spec, _ in wanted]
