@@ -74,7 +74,7 @@ def scan(ctx: click.Context, config_file: str | None, quiet: bool, **given) -> N
 
     from ..outputs.console import counts_line, print_results
     from ..outputs.gate import Gate, check_traits
-    from ..outputs.report import render_report
+    from ..outputs.scan_result import ScanResult
     from ..scanning import scan as run_scan
     from ..scanning.folder import ScanFolder
 
@@ -89,13 +89,12 @@ def scan(ctx: click.Context, config_file: str | None, quiet: bool, **given) -> N
         if not config.force:
             folder.check_reusable(keep=[p for p in (config.junit, config.sarif) if p])
         result = run_scan(config, show_progress=not quiet, projector=(ctx.obj or {}).get("projector"))
-        summary = result.summary()
-        folder.write(result.table(), [q.to_json() for q in result.quarantined], summary, result.manifest(config))
-        render_report(folder.path)
-        print_results(result, summary, Console(), config.top)
+        found = ScanResult.of(result, config)
+        found.save(folder.path, force=True)  # (checked before the scan)
+        print_results(result, found.summary, Console(), config.top)
     headline = f"{counts_line(result)} -> {config.out}/"
     click.echo(headline, err=True)
-    _gate_and_exit(config.fail_on, result.table().filter(pa.array(~result.reused)), headline, config)
+    _gate_and_exit(config.fail_on, found.table.filter(pa.array(~result.reused)), headline, config)
 
 
 def _scan_config(ctx: click.Context, config_file: str | None, given: dict) -> ScanConfig:
