@@ -159,16 +159,22 @@ class ModelSettings(Checked):
 
 
 @dataclass
-class ScanConfig(ModelSettings):
-    """Everything a scan run is given: what to read, how to score, how to gate and report (see manifest.json)."""
+class VectorChoice(Checked):
+    """Which traits are measured, and with which vector files (scan, evaluate, monitor, shift)."""
 
-    inputs: list[str] = setting(factory=list, metavar="DATA",
-                                help="Data files or folders (JSONL[.gz], JSON, Parquet, CSV, saved HF datasets).")
     traits: list[str] = setting(factory=lambda: list(DEFAULT_TRAITS), shared=True, commas=True,
                                 help="Comma-separated built-in trait names or trait JSON files.")
     vectors: list[str] = setting(factory=list, scores=True, metavar="FILE",
                                  help="Persona-vector .safetensors file to use instead of the built-in one "
                                       "(repeatable).")
+
+
+@dataclass
+class ScanConfig(ModelSettings, VectorChoice):
+    """Everything a scan run is given: what to read, how to score, how to gate and report (see manifest.json)."""
+
+    inputs: list[str] = setting(factory=list, metavar="DATA",
+                                help="Data files or folders (JSONL[.gz], JSON, Parquet, CSV, saved HF datasets).")
     out: str = setting("audit-out", cli_only=True, metavar="DIR",
                        help="Output folder: new, empty, or a previous scan's (its outputs are replaced).")
     force: bool = setting(False, cli_only=True,
@@ -354,6 +360,96 @@ class ExtractSettings(ModelSettings):
             raise AuditError("`neutral` and `flags` go with `from_pairs`")
         if self.samples_per_question > 1 and not self.temperature:
             raise AuditError("above 1 needs `temperature` above 0 (greedy answers repeat)", "samples_per_question")
+
+
+@dataclass
+class EvaluateSettings(Checked):
+    """How `evaluate` labels the data and where its results go (the scan itself: ScanConfig)."""
+
+    control: list[str] = setting(factory=list, metavar="FILE",
+                                 help="Control data (repeatable): DATA is then the trait-inducing side, for every "
+                                      "trait scanned.")
+    label_field: str = setting("label", metavar="FIELD",
+                               help="Without --control: the record field naming the trait a record carries, "
+                                    "'inducing' (every trait) or 'control'.")
+    json: str | None = setting(None, metavar="FILE", help="Also write the metrics as JSON to FILE ('-': stdout).")
+    benchmark: str | None = setting(None, metavar="NAME",
+                                    help="Record the results in a detection card under this benchmark name: scans "
+                                         "then show each trait's verdict (trust / screen only / not detected) "
+                                         "beside its scores.")
+    card: str | None = setting(None, metavar="FILE",
+                               help="The detection card to update with --benchmark [default: CACHE/cards/MODEL.json, "
+                                    "which scans read].")
+
+
+@dataclass
+class FilterSettings(Checked):
+    """Which records of a scan `filter` keeps, and where the kept and rejected ones go."""
+
+    max_scores: list[str] = setting(factory=list, metavar="TRAIT=SCORE",
+                                    help="Reject records whose <trait>_score is over SCORE (repeatable, e.g. --max "
+                                         "evil=0.8).")
+    min_scores: list[str] = setting(factory=list, metavar="TRAIT=SCORE",
+                                    help="Reject records whose <trait>_score is under SCORE (repeatable, e.g. --min "
+                                         "refusal=-0.8 for a trait flagged below the model's answers).")
+    drop_flagged: bool = setting(False, help="Reject records flagged for any trait by the scan.")
+    decisions: str | None = setting(None, metavar="FILE",
+                                    help="A reviewer's decisions, exported from the report's flagged samples: records "
+                                         "marked drop are rejected, records marked keep are kept even if a rule above "
+                                         "rejects them.")
+    out: str | None = setting(None, metavar="FILE",
+                              help="Where to write the kept records (JSONL); never one of the scan's inputs.")
+    rejected: str | None = setting(None, metavar="FILE",
+                                   help='Where to write the rejected records: JSON lines {"source", "line", "reason", '
+                                        '"record"}; never one of the scan\'s inputs.')
+    in_place: bool = setting(False, help="Instead of --out, replace each input (JSONL files only) with its kept "
+                                         "records, atomically; the rejected records go to --rejected, else to "
+                                         "NAME.rejected.jsonl beside each input NAME.jsonl.")
+
+
+@dataclass
+class MergeSettings(Checked):
+    """Where `merge` writes the merged scan (its gates and CI outputs: ScanConfig's)."""
+
+    out: str = setting(metavar="DIR", help="Folder for the merged scan.")
+
+
+@dataclass
+class ReportSettings(Checked):
+    """What `report` renders, and where."""
+
+    out: str | None = setting(None, metavar="FILE", help="HTML file to write [default: DIR/report.html].")
+    samples_per_trait: int = setting(200, min=1, help="Flagged samples listed per trait.")
+
+
+@dataclass(kw_only=True)
+class SteerSettings(ModelSettings):
+    """What `steer` adds to the residual stream, and how long its answers are."""
+
+    vector: str = setting("evil", metavar="TRAIT|FILE",
+                          help="A trait name (its built-in or cached vector) or a .safetensors vector file.")
+    coef: float = setting(metavar="COEF",
+                          help="Multiple of the vector added at every position; negative values suppress the trait.")
+    layer: int | None = setting(None, min=1, help="Steer at this layer instead of the vector's own.")
+    max_new_tokens: int = setting(64, min=1, help="Length of each answer.")
+    compare: bool = setting(True, help="Also print the unsteered answer.")
+
+
+@dataclass
+class MonitorSettings(ModelSettings, VectorChoice):
+    """What `monitor` projects, and where its rows go."""
+
+    json: str | None = setting(None, metavar="FILE", help="Also write the rows as JSON to FILE.")
+
+
+@dataclass(kw_only=True)
+class ShiftSettings(ModelSettings, VectorChoice):
+    """Which two models `shift` compares (`model` is the base), and where its shifts go."""
+
+    finetuned: str = setting(metavar="M2",
+                             help="The fine-tuned model: a LoRA adapter folder (e.g. from `train`) or a model "
+                                  "folder/hub id.")
+    json: str | None = setting(None, metavar="FILE", help="Also write the shifts as JSON to FILE.")
 
 
 def find_config_file(directory: Path) -> Path | None:

@@ -9,6 +9,7 @@ import types
 import typing
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import NoReturn
 
 import click
@@ -16,6 +17,7 @@ import click
 from ..cache import cache_dir
 from ..config import ModelSettings, settings_classes, spec_of
 from ..errors import AuditError
+from ..files import atomic_write_text
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -58,6 +60,15 @@ def user_errors(cached: str | None = None) -> Iterator[None]:
         sys.exit(EXIT_INTERRUPTED)
 
 
+def write_text(path: str, text: str) -> None:
+    """A command's `--json FILE` output: the file, or stdout for '-'."""
+    if path == "-":
+        click.echo(text, nl=False)
+    else:
+        with user_errors():
+            atomic_write_text(Path(path), text)
+
+
 def split_commas(_ctx, _param, value: str) -> list[str]:
     return [item for item in value.split(",") if item]
 
@@ -78,6 +89,42 @@ def _click_type(hint: object, spec) -> tuple[object, bool]:
     return hint, False
 
 
+class Option(click.Option):
+    """A click option whose `hidden_decls` (old spellings kept for one release) work but are not shown in --help."""
+
+    def __init__(self, *args, hidden_decls: tuple[str, ...] = (), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.hidden_decls = hidden_decls
+
+    def get_help_record(self, ctx: click.Context) -> tuple[str, str] | None:
+        shown, self.opts = self.opts, [o for o in self.opts if o not in self.hidden_decls]
+        try:
+            return super().get_help_record(ctx)
+        finally:
+            self.opts = shown
+
+
+class Command(click.Command):
+    """A command whose --help lists its options under headings: `groups` is (heading, option names) pairs;
+    options in none of them come last, under "Other options"."""
+
+    def __init__(self, *args, groups: tuple[tuple[str, tuple[str, ...]], ...] = (), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.groups = groups
+
+    def format_options(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        if not self.groups:
+            return super().format_options(ctx, formatter)
+        records = {p.name: p.get_help_record(ctx) for p in self.get_params(ctx)}
+        grouped = {name for _, names in self.groups for name in names}
+        sections = [*self.groups, ("Other options", tuple(n for n in records if n not in grouped))]
+        for heading, names in sections:
+            rows = [records[n] for n in names if records.get(n)]
+            if rows:
+                with formatter.section(heading):
+                    formatter.write_dl(rows)
+
+
 def option(cls: type, name: str, *decls: str, **overrides) -> Callable:
     """A click option for field `name` of settings dataclass `cls`: its type, range, choices, default and help
     come from the field. `decls` replace the flag names; `overrides` go to click.option."""
@@ -87,8 +134,10 @@ def option(cls: type, name: str, *decls: str, **overrides) -> Callable:
     default = field.default_factory() if field.default_factory is not dataclasses.MISSING else field.default
     flag = "--" + name.replace("_", "-")
     kind, multiple = _click_type(hint, spec)
-    kwargs: dict = {"help": spec.help, "metavar": spec.metavar}
-    if hint is bool:
+    kwargs: dict = {"help": spec.help, "metavar": spec.metavar, "cls": Option}
+    if default is dataclasses.MISSING:  # a setting without a default: the option is required
+        kwargs.update(type=kind, required=True)
+    elif hint is bool:
         decls = decls or (f"{flag}/--no-{flag[2:]}",)
         kwargs.update(default=default, show_default=True)
     elif multiple:
