@@ -170,7 +170,7 @@ class VectorChoice(Checked):
 
 
 @dataclass
-class ScanConfig(ModelSettings, VectorChoice):
+class ScanConfig(VectorChoice, ModelSettings):
     """Everything a scan run is given: what to read, how to score, how to gate and report (see manifest.json)."""
 
     inputs: list[str] = setting(factory=list, metavar="DATA",
@@ -436,14 +436,14 @@ class SteerSettings(ModelSettings):
 
 
 @dataclass
-class MonitorSettings(ModelSettings, VectorChoice):
+class MonitorSettings(VectorChoice, ModelSettings):
     """What `monitor` projects, and where its rows go."""
 
     json: str | None = setting(None, metavar="FILE", help="Also write the rows as JSON to FILE.")
 
 
 @dataclass(kw_only=True)
-class ShiftSettings(ModelSettings, VectorChoice):
+class ShiftSettings(VectorChoice, ModelSettings):
     """Which two models `shift` compares (`model` is the base), and where its shifts go."""
 
     finetuned: str = setting(metavar="M2",

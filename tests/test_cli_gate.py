@@ -135,13 +135,13 @@ def test_baseline_made_with_another_dtype_or_generation_setting_is_refused(plant
 
 
 def test_python_callers_see_the_setting_by_its_python_name(planted):
-    from auditor.api import scan_table
+    from auditor.api import scan_with
 
     write_jsonl(Path("data.jsonl"), _data(4))
     assert scan("data.jsonl", "--out", "prev", "--traits", "evil", planted=planted).exit_code == 0
     with pytest.raises(AuditError) as error:
-        scan_table("data.jsonl", traits=["evil"], dtype="float16", baseline="prev/scores.parquet",
-                   projector=planted)
+        scan_with("data.jsonl", None, {"traits": ["evil"], "dtype": "float16", "baseline": "prev/scores.parquet"},
+                  projector=planted)
     assert error.value.setting == "baseline"
     assert str(error.value).startswith("baseline='prev/scores.parquet': made with `dtype` 'auto'")
 

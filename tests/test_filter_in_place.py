@@ -116,5 +116,5 @@ def test_in_place_rewrites_jsonl_files_only(tmp_path, monkeypatch):
     result = planted.invoke("filter", "audit-out", "--drop-flagged", "--in-place")
     assert result.exit_code == 2 and result.output == (
         "error: --in-place rewrites JSONL files only, and data.json is not one: write the kept records to another "
-        "file with -o\n")
+        "file with --out\n")
     assert json.loads(Path("data.json").read_text()) == A
