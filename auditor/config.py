@@ -53,7 +53,7 @@ class Spec:
 
 def setting(default: object = MISSING, *, factory: object = MISSING, **spec) -> typing.Any:
     """A dataclass field with its Spec."""
-    return field(default=default, default_factory=factory, metadata={"spec": Spec(**spec)})  # type: ignore[arg-type]
+    return field(default=default, default_factory=factory, metadata={"spec": Spec(**spec)})  # type: ignore[call-overload]
 
 
 def spec_of(cls: type, name: str) -> Spec:
@@ -100,7 +100,7 @@ def _describe(hint: object) -> str:
         return " or ".join(_describe(arm) for arm in typing.get_args(hint) if arm is not type(None))
     if typing.get_origin(hint) is list:
         return f"a list of {_NAMES[typing.get_args(hint)[0]][1]}"
-    return _NAMES[hint][0]
+    return _NAMES[typing.cast(type, hint)][0]
 
 
 def _problem(spec: Spec, hint: object, value: object) -> str | None:
@@ -117,7 +117,7 @@ def _problem(spec: Spec, hint: object, value: object) -> str | None:
     return None
 
 
-def check_settings(values: Mapping[str, object], origin: str, cls: type | None = None) -> dict[str, object]:
+def check_settings(values: Mapping[str, object], origin: str, cls: type | None = None) -> dict[str, typing.Any]:
     """`values` keyed by field names (`batch-size` or `batch_size`) of `cls` [ScanConfig], checked for name, type,
     choice and range. Raises AuditError naming `origin` (a file, or the API) and the offending key."""
     cls = cls or ScanConfig
@@ -138,7 +138,8 @@ class Checked:
     """A settings dataclass that checks every field against its Spec when it is made."""
 
     def __post_init__(self) -> None:
-        check_settings({f.name: getattr(self, f.name) for f in fields(self)}, type(self).__name__, type(self))
+        check_settings({f.name: getattr(self, f.name) for f in fields(typing.cast(typing.Any, self))},
+                       type(self).__name__, type(self))
 
 
 MODEL_HELP = "'default' (the embedded SmolLM2-135M-Instruct), a local HF model or LoRA adapter folder, or a hub id."
@@ -472,7 +473,7 @@ def _read_toml(path: Path) -> dict:
         raise AuditError(f"{path}: cannot read ({exc.strerror})") from None
 
 
-def read_config_file(path: Path) -> dict[str, object]:
+def read_config_file(path: Path) -> dict[str, typing.Any]:
     """The checked settings of a config file: a `pyproject.toml`'s [tool.dataset-audit] table, or a whole
     `dataset-audit.toml` (any other name is read like dataset-audit.toml)."""
     data = _read_toml(path)

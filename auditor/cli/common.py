@@ -69,6 +69,11 @@ def write_text(path: str, text: str) -> None:
             atomic_write_text(Path(path), text)
 
 
+def as_settings(given: dict[str, typing.Any]) -> dict[str, typing.Any]:
+    """Click's values as settings: its tuples (repeated options) as lists."""
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in given.items()}
+
+
 def split_commas(_ctx, _param, value: str) -> list[str]:
     return [item for item in value.split(",") if item]
 
@@ -119,7 +124,7 @@ class Command(click.Command):
         grouped = {name for _, names in self.groups for name in names}
         sections = [*self.groups, ("Other options", tuple(n for n in records if n not in grouped))]
         for heading, names in sections:
-            rows = [records[n] for n in names if records.get(n)]
+            rows = [row for n in names if (row := records.get(n))]
             if rows:
                 with formatter.section(heading):
                     formatter.write_dl(rows)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 from click.core import ParameterSource
@@ -25,17 +26,20 @@ from .common import (
     EXIT_OK,
     MODEL_OPTIONS,
     Command,
+    as_settings,
     model_options,
     options,
     user_errors,
     write_text,
 )
 
-OUT_FILE = {"decls": ("-o", "--out", "--output"), "hidden_decls": ("--output",), "type": click.Path(dir_okay=False)}
-PATHS = {"vectors": {"type": click.Path(dir_okay=False)},
-         "out": {"decls": ("-o", "--out"), "type": click.Path(file_okay=False)},
-         "baseline": {"type": click.Path(dir_okay=False)}, "junit": {"type": click.Path(dir_okay=False)},
-         "sarif": {"type": click.Path(dir_okay=False)}, "force": {"decls": ("--force",), "is_flag": True}}
+OUT_FILE: dict[str, Any] = {"decls": ("-o", "--out", "--output"), "hidden_decls": ("--output",),
+                            "type": click.Path(dir_okay=False)}
+PATHS: dict[str, dict[str, Any]] = {
+    "vectors": {"type": click.Path(dir_okay=False)},
+    "out": {"decls": ("-o", "--out"), "type": click.Path(file_okay=False)},
+    "baseline": {"type": click.Path(dir_okay=False)}, "junit": {"type": click.Path(dir_okay=False)},
+    "sarif": {"type": click.Path(dir_okay=False)}, "force": {"decls": ("--force",), "is_flag": True}}
 SCAN_OPTIONS = ("traits", "vectors", "out", "force", "base_responses", "limit", "max_tokens", "max_new_tokens",
                 "gen_batch_size", "turns", "threshold", "top", "group_by", "fail_on", "baseline", "format", "junit",
                 "sarif", "shard", "engine", "address", "num_gpus_per_worker", "concurrency", "generator")
@@ -211,7 +215,7 @@ def filter_command(scan_dir: str, **given) -> None:
     from ..outputs.filter import FilterRules, filter_scan
 
     with user_errors():
-        settings = FilterSettings(**{k: list(v) if isinstance(v, tuple) else v for k, v in given.items()})
+        settings = FilterSettings(**as_settings(given))
         rules = FilterRules.parse(settings.max_scores, settings.drop_flagged, settings.min_scores)
         counts = filter_scan(Path(scan_dir), rules, Path(settings.out) if settings.out else None,
                              Path(settings.rejected) if settings.rejected else None,
@@ -279,8 +283,7 @@ def evaluate(inputs: tuple[str, ...], control: tuple[str, ...], label_field: str
 
     with user_errors("finished batches are"):
         own = EvaluateSettings(list(control), label_field, json, benchmark, card)
-        config = ScanConfig(inputs=list(inputs), **{k: list(v) if isinstance(v, tuple) else v
-                                                    for k, v in settings.items()})
+        config = ScanConfig(inputs=list(inputs), **as_settings(settings))
         done = evaluate_scan(config, [Path(c) for c in own.control], own.label_field, not quiet)
         if own.benchmark:
             path = update_card(Path(own.card) if own.card else None, own.benchmark, card_mode(config), done)
