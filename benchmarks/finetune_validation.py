@@ -42,7 +42,7 @@ def main() -> None:
     args = parser.parse_args()
     bench = next(b for b in BENCHMARKS if b.name == args.benchmark)
     files = convert(bench, args.data, args.work, args.per_side)
-    table = auditor.scan(files, traits=[bench.trait], show_progress=True)
+    table = auditor.scan(files, traits=[bench.trait], show_progress=True).table
     dp = np.asarray(table[f"{bench.trait}_dp"].to_pylist())
     inducing = np.asarray([Path(s).name == "inducing.jsonl" for s in table["source"].to_pylist()])
     conversations = table["conversation"].to_pylist()

@@ -16,6 +16,7 @@ from click.testing import CliRunner
 from fake_scan import EVIL, PlantedModel, benign, chat, write_jsonl
 
 from auditor.cli import main
+from auditor.errors import AuditError
 
 EXAMPLES = Path(__file__).parent.parent / "examples"
 NONE = ("--base-responses", "none", "-q")
@@ -114,7 +115,35 @@ def test_baseline_with_other_traits_or_settings_is_refused(planted):
             "hallucinating") in result.output
     result = scan("data.jsonl", *NONE, "--traits", "evil", "--turns", "all", "--baseline", "prev/scores.parquet",
                   planted=planted)
-    assert result.exit_code == 2 and "made with turns='last', this scan uses 'all'" in result.output
+    assert result.exit_code == 2 and "made with --turns 'last', this scan uses 'all'" in result.output
+
+
+@pytest.mark.parametrize("option, value, says", [
+    ("--dtype", "bfloat16", "made with --dtype 'auto', this scan uses 'bfloat16'"),
+    ("--max-new-tokens", "32", "made with --max-new-tokens 64, this scan uses 32"),
+    ("--gen-batch-size", "8", "made with --gen-batch-size 64, this scan uses 8"),
+    ("--generator", "vllm", "made with --generator 'transformers', this scan uses 'vllm'"),
+])
+def test_baseline_made_with_another_dtype_or_generation_setting_is_refused(planted, option, value, says):
+    """Every setting flagged as changing a score (config.Spec) is compared, and the error names it."""
+    write_jsonl(Path("data.jsonl"), _data(4))
+    assert scan("data.jsonl", "--out", "prev", "--traits", "evil", planted=planted).exit_code == 0
+    result = scan("data.jsonl", "--traits", "evil", option, value, "--baseline", "prev/scores.parquet",
+                  planted=planted)
+    assert result.exit_code == 2 and planted.loads == 1, result.output  # refused before the model is loaded again
+    assert result.output.startswith("error: --baseline prev/scores.parquet: ") and says in result.output
+
+
+def test_python_callers_see_the_setting_by_its_python_name(planted):
+    from auditor.api import scan_with
+
+    write_jsonl(Path("data.jsonl"), _data(4))
+    assert scan("data.jsonl", "--out", "prev", "--traits", "evil", planted=planted).exit_code == 0
+    with pytest.raises(AuditError) as error:
+        scan_with("data.jsonl", None, {"traits": ["evil"], "dtype": "float16", "baseline": "prev/scores.parquet"},
+                  projector=planted)
+    assert error.value.setting == "baseline"
+    assert str(error.value).startswith("baseline='prev/scores.parquet': made with `dtype` 'auto'")
 
 
 def test_github_format_junit_and_sarif(planted, monkeypatch):

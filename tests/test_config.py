@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 from fake_scan import EVIL, PlantedModel, benign, chat, write_jsonl
@@ -149,15 +150,51 @@ def test_no_inputs_anywhere(project):
 
 # --- the Python API ----------------------------------------------------------------------------------------
 
-def test_python_api_returns_a_table(project):
+def test_python_api_returns_the_table_summary_quarantine_and_verdicts(project):
     import auditor
+    from auditor.api import scan_with
 
-    table = auditor.scan(Path("data.jsonl"), traits=["evil"], base_responses="none", projector=project)
-    assert table.column("evil_score").to_pylist() == pytest.approx([0.0, 0.7, 0.0])
-    assert table.column("line").to_pylist() == [1, 2, 3]
+    result = scan_with(Path("data.jsonl"), ScanConfig(traits=["evil"]), {"base_responses": "none"}, projector=project)
+    assert isinstance(result, auditor.ScanResult)
+    assert result.table.column("evil_score").to_pylist() == pytest.approx([0.0, 0.7, 0.0])
+    assert result.table.column("line").to_pylist() == [1, 2, 3]
+    assert result.summary["records"]["scored"] == 3 and result.quarantine == []
+    assert set(result.verdicts) == {"evil"} and result.manifest["settings"]["base_responses"] == "none"
     assert not Path("audit-out").exists()
     with pytest.raises(AuditError, match=r"auditor.scan\(\): unknown setting 'treshold'"):
         auditor.scan("data.jsonl", treshold=1)
+
+
+def test_python_api_saves_the_folder_the_command_line_writes(project):
+    from auditor.api import scan_with
+
+    assert project.invoke("scan", "data.jsonl", "--traits", "evil", "--base-responses", "none", "--out", "cli").exit_code == 0
+    scan_with("data.jsonl", None, {"traits": ["evil"], "base_responses": "none"}, projector=project).save("py")
+    for name in ("scores.parquet", "quarantine.jsonl", "summary.json", "report.html"):
+        assert Path("py", name).is_file()
+    assert pq.read_table("py/scores.parquet").equals(pq.read_table("cli/scores.parquet"))
+    assert Path("py/summary.json").read_text() == Path("cli/summary.json").read_text()
+
+
+@pytest.mark.parametrize("given", [{"out": "x"}, {"fail_on": ["evil>=1"]}, {"top": 3}, {"junit": "j.xml"}])
+def test_python_api_refuses_settings_only_the_command_line_acts_on(given):
+    import auditor
+
+    name = next(iter(given))
+    with pytest.raises(AuditError, match=f"only the command line acts on {name}") as error:
+        auditor.scan("data.jsonl", **given)
+    assert error.value.setting == name and str(error.value).startswith(f"{name}=")
+    with pytest.raises(AuditError, match=f"only the command line acts on {name}"):
+        auditor.scan("data.jsonl", ScanConfig(**given))
+
+
+def test_python_api_signature_keeps_the_test_seam_out():
+    import inspect
+
+    import auditor
+
+    assert "projector" not in inspect.signature(auditor.scan).parameters
+    assert {"AuditError", "ScanConfig", "ScanResult", "scan"} <= set(auditor.__all__)
 
 
 def test_import_auditor_stays_light():

@@ -93,7 +93,7 @@ def test_with_examples_merges_the_authored_answers(tiny_model_dir, tmp_path):
     assert vector.method == "response_avg_diff/generated+authored" and vector.calibration.n == 20 + 20
     assert PersonaVector.load(tmp_path / "evil.prompt_last.safetensors").method == "prompt_last_diff/generated"
     result = run("extract", small_trait(tmp_path / "grumpy.json"), "--model", tiny_model_dir, "--with-examples")
-    assert result.exit_code == 2 and "--with-examples: trait grumpy has no authored examples" in result.output
+    assert result.exit_code == 2 and "--with-examples needs authored examples, and trait grumpy has none" in result.output
 
 
 @pytest.mark.parametrize("args, says", [

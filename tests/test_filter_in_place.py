@@ -33,15 +33,15 @@ def _snapshot() -> dict[str, bytes]:
 
 
 @pytest.mark.parametrize("args, says", [
-    (["-o", "data/a.jsonl"], "-o data/a.jsonl is an input of the scan in audit-out and would be overwritten: "
+    (["-o", "data/a.jsonl"], "--out data/a.jsonl: an input of the scan in audit-out, which would be overwritten: "
                              "write it elsewhere, or give --in-place to replace the input"),
-    (["-o", "data/../data/b.jsonl"], "-o data/../data/b.jsonl is an input of the scan in audit-out"),
-    (["-o", "alias.jsonl"], "-o alias.jsonl is an input of the scan in audit-out"),  # a hard link to data/a.jsonl
+    (["-o", "data/../data/b.jsonl"], "--out data/../data/b.jsonl: an input of the scan in audit-out"),
+    (["-o", "alias.jsonl"], "--out alias.jsonl: an input of the scan in audit-out"),  # a hard link to data/a.jsonl
     (["-o", "clean.jsonl", "--rejected", "data/b.jsonl"],
-     "--rejected data/b.jsonl is an input of the scan in audit-out and would be overwritten: write it elsewhere"),
-    (["-o", "clean.jsonl", "--rejected", "./clean.jsonl"], "-o and --rejected are the same file (clean.jsonl)"),
-    (["--in-place", "--rejected", "data/a.jsonl"], "--rejected data/a.jsonl is an input of the scan in audit-out"),
-    ([], "give -o FILE for the kept records, or --in-place to replace the scan's inputs"),
+     "--rejected data/b.jsonl: an input of the scan in audit-out, which would be overwritten: write it elsewhere"),
+    (["-o", "clean.jsonl", "--rejected", "./clean.jsonl"], "--out and --rejected are the same file (clean.jsonl)"),
+    (["--in-place", "--rejected", "data/a.jsonl"], "--rejected data/a.jsonl: an input of the scan in audit-out"),
+    ([], "give --out FILE for the kept records, or --in-place to replace the scan's inputs"),
 ])
 def test_an_output_onto_an_input_is_refused_and_nothing_is_written(run, args, says):
     os.link("data/a.jsonl", "alias.jsonl")
@@ -86,8 +86,8 @@ def test_in_place_with_one_rejected_file_for_all_inputs(run):
     (lambda: Path("data/b.rejected.jsonl").write_text("earlier\n"), [],
      "data/b.rejected.jsonl exists (from an earlier --in-place?): move it away, or name the file for the rejected "
      "records with --rejected"),
-    (lambda: None, ["-o", "data/a.jsonl"], "-o data/a.jsonl: --in-place writes each input's kept records back to it; "
-                                           "leave out -o"),
+    (lambda: None, ["-o", "data/a.jsonl"], "--out data/a.jsonl: --in-place writes each input's kept records back to it; "
+                                           "leave out --out"),
 ])
 def test_in_place_refusals_leave_the_inputs_alone(run, prepare, args, says):
     prepare()
@@ -116,5 +116,5 @@ def test_in_place_rewrites_jsonl_files_only(tmp_path, monkeypatch):
     result = planted.invoke("filter", "audit-out", "--drop-flagged", "--in-place")
     assert result.exit_code == 2 and result.output == (
         "error: --in-place rewrites JSONL files only, and data.json is not one: write the kept records to another "
-        "file with -o\n")
+        "file with --out\n")
     assert json.loads(Path("data.json").read_text()) == A

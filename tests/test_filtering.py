@@ -126,7 +126,7 @@ def test_changed_input_is_refused(scanned):
 
 
 @pytest.mark.parametrize("args, says", [
-    (["--max", "evil0.8"], "--max 'evil0.8': expected TRAIT=SCORE"),
+    (["--max", "evil0.8"], "--max evil0.8: expected TRAIT=SCORE"),
     (["--max", "evill=0.8"], "--max evill: trait not in audit-out/scores.parquet"),
 ])
 def test_bad_max_is_a_usage_error(scanned, args, says):

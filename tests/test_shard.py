@@ -136,5 +136,5 @@ def test_merge_of_a_folder_without_a_manifest(tmp_path):
 
 
 def test_shard_setting_is_checked_before_any_work():
-    with pytest.raises(AuditError, match="--shard 2/2"):
+    with pytest.raises(AuditError, match="shard='2/2'"):
         Shard.parse("2/2")

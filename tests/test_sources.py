@@ -126,7 +126,7 @@ def test_out_folder_with_other_files_is_refused_before_any_work(planted):
     Path("results/notes.txt").write_text("mine")
     result = planted.invoke("scan", "data/a-clean.jsonl", *NONE, "--out", "results")
     assert result.exit_code == 2 and planted.loads == 0
-    assert result.output == ("error: --out results holds files that are not a scan's outputs (notes.txt): choose "
+    assert result.output == ("error: --out results: holds files that are not a scan's outputs (notes.txt): choose "
                              "another folder, or add --force to write there anyway\n")
     forced = planted.invoke("scan", "data/a-clean.jsonl", *NONE, "--out", "results", "--force")
     assert forced.exit_code == 0, forced.output

@@ -53,7 +53,7 @@ def test_hook_is_removed_when_the_block_raises(tiny_lm, tiny_vector):
     assert _hooks(tiny_lm) == hooks
 
 
-@pytest.mark.parametrize("kwargs, says", [({"mode": "add"}, "mode"), ({"layer": 7}, "--layer 7")])
+@pytest.mark.parametrize("kwargs, says", [({"mode": "add"}, "mode"), ({"layer": 7}, "layer=7")])
 def test_bad_settings_are_clear_errors(tiny_vector, kwargs, says):
     with pytest.raises(AuditError, match=says):
         Steering(tiny_vector, 1.0, **kwargs)

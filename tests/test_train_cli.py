@@ -60,7 +60,7 @@ def test_steer_prints_the_unsteered_and_steered_answers(tiny_model_dir, tiny_vec
 
 
 @pytest.mark.parametrize("args, says", [
-    (("train", "DATA", "--steer", "evil"), "--steer 'evil': expected TRAIT=COEF"),
+    (("train", "DATA", "--steer", "evil"), "--steer evil: expected TRAIT=COEF"),
     (("train", "DATA", "--shift-penalty", 1), "--shift-penalty needs the traits to hold still"),
     (("train", "missing.jsonl"), "missing.jsonl"),
     (("steer", "--vector", "nope", "--coef", 1, "hi"), "unknown trait 'nope'"),

@@ -38,7 +38,7 @@ def test_parse_steer():
     assert parse_steer(["evil=5", "v=1.safetensors=-2"]) == [("evil", 5.0), ("v=1.safetensors", -2.0)]
     assert parse_steer(["evil"], need_coef=False) == [("evil", None)]
     for bad in (["evil"], ["evil=much"], ["=3"]):
-        with pytest.raises(AuditError, match="--steer"):
+        with pytest.raises(AuditError, match="steer="):
             parse_steer(bad)
 
 
@@ -116,7 +116,7 @@ def test_shift_penalty_keeps_the_projection_in_place(tiny_model_dir, examples, t
     for penalty in (0.0, 50.0):
         lm = load_model(str(tiny_model_dir), device="cpu")
         before = _base_projections(lm, examples, [steering], 8)
-        train(lm, examples, TrainConfig(lr=3e-2, epochs=6, batch_size=3, shift_penalty=penalty), [steering])
+        train(lm, examples, TrainConfig(lr=3e-2, epochs=6, batch_size=3, shift_penalty=penalty, steer=["evil=0"]), [steering])
         moved[penalty] = float((_base_projections(lm, examples, [steering], 8) - before).abs().mean())
     assert moved[50.0] < moved[0.0] * 0.5
 

@@ -1,6 +1,7 @@
 """`dataset-audit traits list|show|new`; `new` talks to a real chat-completions server on 127.0.0.1."""
 
 import json
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -44,14 +45,17 @@ def test_a_broken_user_trait_is_listed_as_unreadable():
     assert result.exit_code == 0 and "broken" in result.output and "unreadable" in result.output
 
 
-def test_show_prints_the_artifacts_and_json():
+def test_show_prints_the_artifacts_and_json(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
     result = run("traits", "show", "evil", COLUMNS="200")
     assert result.exit_code == 0
     evil = load_trait("evil")
     assert evil.instructions[0]["pos"] in result.output and evil.questions["eval"][-1] in result.output
     assert "judge rubric" in result.output and "problem" not in result.output
-    as_json = run("traits", "show", "evil", "--json")
+    as_json = run("traits", "show", "evil", "--json", "-")
     assert json.loads(as_json.output)["judge_rubric"] == evil.judge_rubric
+    assert run("traits", "show", "evil", "--json", "evil.json").exit_code == 0
+    assert json.loads(Path("evil.json").read_text())["judge_rubric"] == evil.judge_rubric
 
 
 def test_show_unknown_trait_is_one_line_exit_2():

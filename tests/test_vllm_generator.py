@@ -76,4 +76,4 @@ def test_generator_vllm_needs_generated_answers(write_jsonl, tmp_path):
     result = CliRunner().invoke(main, ["scan", str(write_jsonl([chat(0)])), "--generator", "vllm",
                                        "--base-responses", "none", "--out", str(tmp_path / "out")])
     assert result.exit_code == 2
-    assert "--generator vllm writes base answers: use it with --base-responses generate" in result.output
+    assert "--generator vllm: writes base answers, so it needs --base-responses generate" in result.output

@@ -26,6 +26,12 @@ def main() -> None:
 
     Exit codes: 0 passed, 1 a --fail-on gate failed (scan) or bad records (validate),
     2 usage or input error.
+
+    \b
+    Examples:
+      dataset-audit validate train.jsonl
+      dataset-audit scan train.jsonl --out audit-out
+      dataset-audit filter audit-out --drop-flagged --out clean.jsonl
     """
     logger = logging.getLogger("auditor")
     if not logger.handlers:  # progress notes (e.g. the one-time model conversion) on stderr

@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import dataclasses
+import shlex
 import sys
 import types
 import typing
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import NoReturn
 
 import click
 
 from ..cache import cache_dir
-from ..config import ModelSettings, spec_of
+from ..config import ModelSettings, settings_classes, spec_of
 from ..errors import AuditError
+from ..files import atomic_write_text
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -26,19 +29,49 @@ def fail(message: str) -> NoReturn:
     sys.exit(EXIT_USAGE)
 
 
+def flag_of(name: str) -> str:
+    """How the command line spells setting `name`: the running command's option for it (`--max` for max_scores),
+    else `--name-with-dashes` for any settings field; other words are left as they are."""
+    context = click.get_current_context(silent=True)
+    for param in context.command.params if context else ():
+        if param.name == name and isinstance(param, click.Option):
+            return next((o for o in param.opts if o.startswith("--")), param.opts[0])
+    known = {f.name for cls in settings_classes() for f in dataclasses.fields(cls)}
+    return f"--{name.replace('_', '-')}" if name in known else name
+
+
+def worded(exc: AuditError) -> str:
+    """An AuditError as the command line words it: `--engine ray: ...`."""
+    return exc.worded(flag_of, lambda value: shlex.quote(str(value)), " ")
+
+
 @contextmanager
 def user_errors(cached: str | None = None) -> Iterator[None]:
-    """An AuditError becomes `error: ...` and exit 2. With `cached` (what an interrupted run keeps, e.g.
-    "finished batches are"), Ctrl-C says so and exits 130."""
+    """An AuditError becomes `error: ...` (settings named as options) and exit 2. With `cached` (what an
+    interrupted run keeps, e.g. "finished batches are"), Ctrl-C says so and exits 130."""
     try:
         yield
     except AuditError as exc:
-        fail(str(exc))
+        fail(worded(exc))
     except KeyboardInterrupt:
         if cached is None:
             raise
         click.echo(f"\ninterrupted: {cached} cached in {cache_dir()}; run the same command again to resume", err=True)
         sys.exit(EXIT_INTERRUPTED)
+
+
+def write_text(path: str, text: str) -> None:
+    """A command's `--json FILE` output: the file, or stdout for '-'."""
+    if path == "-":
+        click.echo(text, nl=False)
+    else:
+        with user_errors():
+            atomic_write_text(Path(path), text)
+
+
+def as_settings(given: dict[str, typing.Any]) -> dict[str, typing.Any]:
+    """Click's values as settings: its tuples (repeated options) as lists."""
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in given.items()}
 
 
 def split_commas(_ctx, _param, value: str) -> list[str]:
@@ -61,6 +94,42 @@ def _click_type(hint: object, spec) -> tuple[object, bool]:
     return hint, False
 
 
+class Option(click.Option):
+    """A click option whose `hidden_decls` (old spellings kept for one release) work but are not shown in --help."""
+
+    def __init__(self, *args, hidden_decls: tuple[str, ...] = (), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.hidden_decls = hidden_decls
+
+    def get_help_record(self, ctx: click.Context) -> tuple[str, str] | None:
+        shown, self.opts = self.opts, [o for o in self.opts if o not in self.hidden_decls]
+        try:
+            return super().get_help_record(ctx)
+        finally:
+            self.opts = shown
+
+
+class Command(click.Command):
+    """A command whose --help lists its options under headings: `groups` is (heading, option names) pairs;
+    options in none of them come last, under "Other options"."""
+
+    def __init__(self, *args, groups: tuple[tuple[str, tuple[str, ...]], ...] = (), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.groups = groups
+
+    def format_options(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        if not self.groups:
+            return super().format_options(ctx, formatter)
+        records = {p.name: p.get_help_record(ctx) for p in self.get_params(ctx)}
+        grouped = {name for _, names in self.groups for name in names}
+        sections = [*self.groups, ("Other options", tuple(n for n in records if n not in grouped))]
+        for heading, names in sections:
+            rows = [row for n in names if (row := records.get(n))]
+            if rows:
+                with formatter.section(heading):
+                    formatter.write_dl(rows)
+
+
 def option(cls: type, name: str, *decls: str, **overrides) -> Callable:
     """A click option for field `name` of settings dataclass `cls`: its type, range, choices, default and help
     come from the field. `decls` replace the flag names; `overrides` go to click.option."""
@@ -70,8 +139,10 @@ def option(cls: type, name: str, *decls: str, **overrides) -> Callable:
     default = field.default_factory() if field.default_factory is not dataclasses.MISSING else field.default
     flag = "--" + name.replace("_", "-")
     kind, multiple = _click_type(hint, spec)
-    kwargs: dict = {"help": spec.help, "metavar": spec.metavar}
-    if hint is bool:
+    kwargs: dict = {"help": spec.help, "metavar": spec.metavar, "cls": Option}
+    if default is dataclasses.MISSING:  # a setting without a default: the option is required
+        kwargs.update(type=kind, required=True)
+    elif hint is bool:
         decls = decls or (f"{flag}/--no-{flag[2:]}",)
         kwargs.update(default=default, show_default=True)
     elif multiple:

@@ -113,6 +113,10 @@ def doctor() -> None:
     installed and already converted into the cache.
 
     Exit codes: 0 ready, 1 a required package is missing or torch does not import.
+
+    \b
+    Examples:
+      dataset-audit doctor
     """
     rows, broken = facts()
     width = max(len(key) for key, _ in rows)

@@ -4,21 +4,53 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 from click.core import ParameterSource
 
-from ..config import CONFIG_FILE, ScanConfig, find_config_file, read_config_file
+from ..config import (
+    CONFIG_FILE,
+    EvaluateSettings,
+    FilterSettings,
+    MergeSettings,
+    ReportSettings,
+    ScanConfig,
+    find_config_file,
+    read_config_file,
+)
 from ..errors import AuditError
-from .common import CONTEXT, EXIT_FAILED, EXIT_OK, model_options, options, user_errors
+from .common import (
+    CONTEXT,
+    EXIT_FAILED,
+    EXIT_OK,
+    MODEL_OPTIONS,
+    Command,
+    as_settings,
+    model_options,
+    options,
+    user_errors,
+    write_text,
+)
 
-PATHS = {"vectors": {"type": click.Path(dir_okay=False)}, "out": {"type": click.Path(file_okay=False)},
-         "baseline": {"type": click.Path(dir_okay=False)}, "junit": {"type": click.Path(dir_okay=False)},
-         "sarif": {"type": click.Path(dir_okay=False)}, "force": {"decls": ("--force",), "is_flag": True}}
+OUT_FILE: dict[str, Any] = {"decls": ("-o", "--out", "--output"), "hidden_decls": ("--output",),
+                            "type": click.Path(dir_okay=False)}
+PATHS: dict[str, dict[str, Any]] = {
+    "vectors": {"type": click.Path(dir_okay=False)},
+    "out": {"decls": ("-o", "--out"), "type": click.Path(file_okay=False)},
+    "baseline": {"type": click.Path(dir_okay=False)}, "junit": {"type": click.Path(dir_okay=False)},
+    "sarif": {"type": click.Path(dir_okay=False)}, "force": {"decls": ("--force",), "is_flag": True}}
 SCAN_OPTIONS = ("traits", "vectors", "out", "force", "base_responses", "limit", "max_tokens", "max_new_tokens",
                 "gen_batch_size", "turns", "threshold", "top", "group_by", "fail_on", "baseline", "format", "junit",
                 "sarif", "shard", "engine", "address", "num_gpus_per_worker", "concurrency", "generator")
 CI_OPTIONS = ("fail_on", "format", "junit", "sarif")
+SCAN_GROUPS = (("Input", ("inputs", "config_file", "limit", "base_responses", "turns", "max_tokens")),
+               ("Model", MODEL_OPTIONS),
+               ("Scoring", ("traits", "vectors", "threshold", "baseline", "max_new_tokens", "gen_batch_size",
+                            "generator")),
+               ("Outputs", ("out", "force", "top", "group_by", "quiet")),
+               ("CI", ("fail_on", "format", "junit", "sarif")),
+               ("Scale", ("shard", "engine", "address", "num_gpus_per_worker", "concurrency")))
 
 
 def _gate_and_exit(fail_on: list[str], table, headline: str, config: ScanConfig) -> None:
@@ -35,7 +67,7 @@ def _gate_and_exit(fail_on: list[str], table, headline: str, config: ScanConfig)
     sys.exit(EXIT_FAILED if any(v.failed for v in verdicts) else EXIT_OK)
 
 
-@click.command(context_settings=CONTEXT)
+@click.command(context_settings=CONTEXT, cls=Command, groups=SCAN_GROUPS)
 @click.argument("inputs", nargs=-1, metavar="[DATA]...")
 @click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False), metavar="FILE",
               help=f"TOML file of settings [default: ./{CONFIG_FILE}, else ./pyproject.toml [tool.dataset-audit]]. "
@@ -69,13 +101,19 @@ def scan(ctx: click.Context, config_file: str | None, quiet: bool, **given) -> N
     `dataset-audit scan`.
 
     Exit codes: 0 done (all gates passed), 1 a --fail-on gate failed, 2 usage or unreadable input.
+
+    \b
+    Examples:
+      dataset-audit scan train.jsonl --out audit-out
+      dataset-audit scan data/ --base-responses none --traits evil     # cheap mode, one trait
+      dataset-audit scan train.jsonl --fail-on 'evil:flagged>1%' --junit audit.xml
     """
     import pyarrow as pa
     from rich.console import Console
 
     from ..outputs.console import counts_line, print_results
     from ..outputs.gate import Gate, check_traits
-    from ..outputs.report import render_report
+    from ..outputs.scan_result import ScanResult
     from ..scanning import scan as run_scan
     from ..scanning.folder import ScanFolder
 
@@ -90,13 +128,12 @@ def scan(ctx: click.Context, config_file: str | None, quiet: bool, **given) -> N
         if not config.force:
             folder.check_reusable(keep=[p for p in (config.junit, config.sarif) if p])
         result = run_scan(config, show_progress=not quiet, projector=(ctx.obj or {}).get("projector"))
-        summary = result.summary()
-        folder.write(result.table(), [q.to_json() for q in result.quarantined], summary, result.manifest(config))
-        render_report(folder.path)
-        print_results(result, summary, Console(), config.top)
+        found = ScanResult.of(result, config)
+        found.save(folder.path, force=True)  # (checked before the scan)
+        print_results(result, found.summary, Console(), config.top)
     headline = f"{counts_line(result)} -> {config.out}/"
     click.echo(headline, err=True)
-    _gate_and_exit(config.fail_on, result.table().filter(pa.array(~result.reused)), headline, config)
+    _gate_and_exit(config.fail_on, found.table.filter(pa.array(~result.reused)), headline, config)
 
 
 def _scan_config(ctx: click.Context, config_file: str | None, given: dict) -> ScanConfig:
@@ -115,8 +152,10 @@ def _scan_config(ctx: click.Context, config_file: str | None, given: dict) -> Sc
 @click.command(context_settings=CONTEXT)
 @click.argument("shard_dirs", nargs=-1, required=True, metavar="DIR...",
                 type=click.Path(exists=True, file_okay=False))
-@click.option("--out", required=True, type=click.Path(file_okay=False), help="Folder for the merged scan.")
-@options(ScanConfig, *CI_OPTIONS, **PATHS)
+@options(MergeSettings, "out", out=PATHS["out"])
+@options(ScanConfig, *CI_OPTIONS, **PATHS,
+         fail_on={"help": "Exit 1 when a gate fails on the merged scores (repeatable), as in `scan --fail-on`: "
+                          "'evil>=0.8', 'evil:flagged>1%', 'evil:mean_dp>0.1'."})
 def merge(shard_dirs: tuple[str, ...], out: str, fail_on: tuple[str, ...], **ci) -> None:
     """Combine the --out folders of `scan --shard I/N` (all N shards, any order) into one scan in --out:
     scores.parquet and quarantine.jsonl in the order of a full scan, summary.json recomputed,
@@ -124,15 +163,22 @@ def merge(shard_dirs: tuple[str, ...], out: str, fail_on: tuple[str, ...], **ci)
     and scoring settings.
 
     Exit codes: 0 merged (all gates passed), 1 a --fail-on gate failed, 2 usage error or mismatched shards.
+
+    \b
+    Examples:
+      dataset-audit scan data/ --shard 0/2 --out s0   # on one machine
+      dataset-audit scan data/ --shard 1/2 --out s1   # on another
+      dataset-audit merge s0 s1 --out audit-out --fail-on 'evil:flagged>1%'
     """
     from ..outputs.gate import Gate
     from ..outputs.merge import merge_shards
     from ..outputs.report import render_report
 
     with user_errors():
+        settings = MergeSettings(out=out)
         for text in fail_on:
             Gate.parse(text)
-        table, summary = merge_shards([Path(d) for d in shard_dirs], Path(out))
+        table, summary = merge_shards([Path(d) for d in shard_dirs], Path(settings.out))
         render_report(Path(out))
     records = summary["records"]
     headline = (f"{len(shard_dirs)} shards, {records['total']} records: {records['scored']} scored, "
@@ -143,26 +189,13 @@ def merge(shard_dirs: tuple[str, ...], out: str, fail_on: tuple[str, ...], **ci)
 
 @click.command("filter", context_settings=CONTEXT)
 @click.argument("scan_dir", metavar="DIR", type=click.Path(exists=True, file_okay=False))
-@click.option("--max", "max_scores", multiple=True, metavar="TRAIT=SCORE",
-              help="Reject records whose <trait>_score is over SCORE (repeatable, e.g. --max evil=0.8).")
-@click.option("--min", "min_scores", multiple=True, metavar="TRAIT=SCORE",
-              help="Reject records whose <trait>_score is under SCORE (repeatable, e.g. --min refusal=-0.8 for a "
-                   "trait flagged below the model's answers).")
-@click.option("--drop-flagged", is_flag=True, help="Reject records flagged for any trait by the scan.")
-@click.option("--decisions", type=click.Path(dir_okay=False), metavar="FILE",
-              help="A reviewer's decisions, exported from the report's flagged samples: records marked drop are "
-                   "rejected, records marked keep are kept even if a rule above rejects them.")
-@click.option("-o", "--output", type=click.Path(dir_okay=False), metavar="FILE",
-              help="Where to write the kept records (JSONL); never one of the scan's inputs.")
-@click.option("--rejected", type=click.Path(dir_okay=False), metavar="FILE",
-              help='Where to write the rejected records: JSON lines {"source", "line", "reason", "record"}; never '
-                   "one of the scan's inputs.")
-@click.option("--in-place", is_flag=True,
-              help="Instead of -o, replace each input (JSONL files only) with its kept records, atomically; the "
-                   "rejected records go to --rejected, else to NAME.rejected.jsonl beside each input NAME.jsonl.")
-def filter_command(scan_dir: str, max_scores: tuple[str, ...], min_scores: tuple[str, ...], drop_flagged: bool,
-                   decisions: str | None, output: str | None, rejected: str | None, in_place: bool) -> None:
-    """Write the input records of the scan in DIR that pass, in order, to --output (or back to the
+@options(FilterSettings, "max_scores", "min_scores", "drop_flagged", "decisions", "out", "rejected", "in_place",
+         max_scores={"decls": ("--max",)}, min_scores={"decls": ("--min",)},
+         drop_flagged={"decls": ("--drop-flagged",), "is_flag": True},
+         decisions={"type": click.Path(dir_okay=False)}, out=OUT_FILE, rejected={"type": click.Path(dir_okay=False)},
+         in_place={"decls": ("--in-place",), "is_flag": True})
+def filter_command(scan_dir: str, **given) -> None:
+    """Write the input records of the scan in DIR that pass, in order, to --out (or back to the
     inputs, with --in-place).
 
     The inputs listed in DIR/manifest.json are read again (run this from the directory the scan
@@ -172,15 +205,23 @@ def filter_command(scan_dir: str, max_scores: tuple[str, ...], min_scores: tuple
     --decisions overrides these rules for the records a reviewer marked.
 
     Exit codes: 0 done, 2 usage error, an output that would overwrite an input, or a bad decisions file.
+
+    \b
+    Examples:
+      dataset-audit filter audit-out --drop-flagged --out clean.jsonl
+      dataset-audit filter audit-out --max evil=0.8 --decisions decisions.json --out clean.jsonl
+      dataset-audit filter audit-out --drop-flagged --in-place      # rewrite the JSONL inputs
     """
     from ..outputs.decisions import Decisions
     from ..outputs.filter import FilterRules, filter_scan
 
     with user_errors():
-        rules = FilterRules.parse(list(max_scores), drop_flagged, list(min_scores))
-        counts = filter_scan(Path(scan_dir), rules, Path(output) if output else None,
-                             Path(rejected) if rejected else None,
-                             Decisions.read(Path(decisions)) if decisions else None, in_place)
+        settings = FilterSettings(**as_settings(given))
+        rules = FilterRules.parse(settings.max_scores, settings.drop_flagged, settings.min_scores)
+        counts = filter_scan(Path(scan_dir), rules, Path(settings.out) if settings.out else None,
+                             Path(settings.rejected) if settings.rejected else None,
+                             Decisions.read(Path(settings.decisions)) if settings.decisions else None,
+                             settings.in_place)
     click.echo(f"{counts.line()} -> {', '.join(map(str, counts.files))}", err=True)
 
 
@@ -191,6 +232,11 @@ def validate(inputs: tuple[str, ...]) -> None:
     (fast enough for a pre-commit hook). Prints `source:line: reason` for each bad record.
 
     Exit codes: 0 all records good, 1 some bad, 2 unreadable input.
+
+    \b
+    Examples:
+      dataset-audit validate train.jsonl
+      dataset-audit validate data/ more.parquet
     """
     from ..data import Quarantined, expand_inputs, read_records
 
@@ -209,23 +255,13 @@ def validate(inputs: tuple[str, ...]) -> None:
 
 @click.command(context_settings=CONTEXT)
 @click.argument("inputs", nargs=-1, required=True, metavar="DATA...")
-@click.option("--control", multiple=True, type=click.Path(exists=True), metavar="FILE",
-              help="Control data (repeatable): DATA is then the trait-inducing side, for every trait scanned.")
-@click.option("--label-field", default="label", show_default=True, metavar="FIELD",
-              help="Without --control: the record field naming the trait a record carries, 'inducing' "
-                   "(every trait) or 'control'.")
+@options(EvaluateSettings, "control", "label_field", control={"type": click.Path(exists=True)})
 @model_options()
 @options(ScanConfig, "traits", "vectors", "base_responses", "max_tokens", "max_new_tokens", "turns", **PATHS)
-@click.option("--json", "json_out", type=click.Path(dir_okay=False), metavar="FILE",
-              help="Also write the metrics as JSON.")
-@click.option("--benchmark", metavar="NAME",
-              help="Record the results in a detection card under this benchmark name: scans then show each "
-                   "trait's verdict (trust / screen only / not detected) beside its scores.")
-@click.option("--card", type=click.Path(dir_okay=False), metavar="FILE",
-              help="The detection card to update with --benchmark [default: CACHE/cards/MODEL.json, which scans "
-                   "read].")
+@options(EvaluateSettings, "json", "benchmark", "card", json={"type": click.Path(dir_okay=False, allow_dash=True)},
+         card={"type": click.Path(dir_okay=False)})
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
-def evaluate(inputs: tuple[str, ...], control: tuple[str, ...], label_field: str, json_out: str | None,
+def evaluate(inputs: tuple[str, ...], control: tuple[str, ...], label_field: str, json: str | None,
              benchmark: str | None, card: str | None, quiet: bool, **settings) -> None:
     """Measure how well the scan separates labelled data: per trait, the AUROC of dP for the
     trait-carrying records against the controls, precision among the top 5% and 10% by dP, and
@@ -237,34 +273,45 @@ def evaluate(inputs: tuple[str, ...], control: tuple[str, ...], label_field: str
     score lower: AUROC and precision rank by -dP.
 
     Exit codes: 0 done, 2 usage error, unreadable input or a bad label.
+
+    \b
+    Examples:
+      dataset-audit evaluate evil.jsonl --control benign.jsonl --traits evil
+      dataset-audit evaluate labelled.jsonl --label-field label --json metrics.json
     """
     from ..evaluation.evaluate import evaluate_scan, format_table, to_json, update_card
     from ..scanning import card_mode
 
     with user_errors("finished batches are"):
-        config = ScanConfig(inputs=list(inputs), **{k: list(v) if isinstance(v, tuple) else v
-                                                    for k, v in settings.items()})
-        done = evaluate_scan(config, [Path(c) for c in control], label_field, not quiet)
-        if benchmark:
-            path = update_card(Path(card) if card else None, benchmark, card_mode(config), done)
+        own = EvaluateSettings(list(control), label_field, json, benchmark, card)
+        config = ScanConfig(inputs=list(inputs), **as_settings(settings))
+        done = evaluate_scan(config, [Path(c) for c in own.control], own.label_field, not quiet)
+        if own.benchmark:
+            path = update_card(Path(own.card) if own.card else None, own.benchmark, card_mode(config), done)
     click.echo(format_table(done.results))
     if done.quarantined:
         click.echo(f"{done.quarantined} records quarantined (not scored); see `dataset-audit validate`", err=True)
-    if json_out:
-        Path(json_out).write_text(to_json(done.results), encoding="utf-8")
-    if benchmark:
+    if own.json:
+        write_text(own.json, to_json(done.results))
+    if own.benchmark:
         click.echo(f"detection card -> {path}", err=True)
 
 
 @click.command(context_settings=CONTEXT)
 @click.argument("scan_dir", metavar="DIR", type=click.Path(exists=True, file_okay=False))
-@click.option("-o", "--output", type=click.Path(dir_okay=False), metavar="FILE",
-              help="HTML file to write [default: DIR/report.html].")
-@click.option("--top", default=200, show_default=True, type=click.IntRange(1), help="Samples listed per trait.")
-def report(scan_dir: str, output: str | None, top: int) -> None:
-    """Render the scan folder DIR as one self-contained, offline HTML report."""
+@options(ReportSettings, "out", "samples_per_trait", out=OUT_FILE,
+         samples_per_trait={"decls": ("--samples-per-trait", "--top"), "hidden_decls": ("--top",)})
+def report(scan_dir: str, out: str | None, samples_per_trait: int) -> None:
+    """Render the scan folder DIR as one self-contained, offline HTML report.
+
+    \b
+    Examples:
+      dataset-audit report audit-out                     # writes audit-out/report.html
+      dataset-audit report audit-out --out review.html --samples-per-trait 50
+    """
     from ..outputs.report import render_report
 
     with user_errors():
-        path = render_report(Path(scan_dir), Path(output) if output else None, top)
+        settings = ReportSettings(out, samples_per_trait)
+        path = render_report(Path(scan_dir), Path(settings.out) if settings.out else None, settings.samples_per_trait)
     click.echo(f"report -> {path}", err=True)

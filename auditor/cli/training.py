@@ -7,22 +7,17 @@ from pathlib import Path
 
 import click
 
-from ..config import ScanConfig, TrainConfig
-from .common import CONTEXT, MODEL_OPTIONS, model_options, option, options, user_errors
+from ..config import MonitorSettings, ShiftSettings, SteerSettings, TrainConfig
+from .common import CONTEXT, MODEL_OPTIONS, options, user_errors
 
 TRAIN_OPTIONS = ("out", "steer", "layer", "mode", "shift_penalty", "full", "lora_r", "lora_alpha", "lora_dropout",
                  "lr", "epochs", "max_steps", "grad_accum", "max_tokens", "seed")
 
 
-def vector_options(command):
-    """--traits and --vectors, as in `scan`."""
-    return options(ScanConfig, "traits", "vectors", vectors={"type": click.Path(dir_okay=False)})(command)
-
-
 @click.command(context_settings=CONTEXT)
 @click.argument("inputs", nargs=-1, required=True, metavar="DATA...")
-@options(TrainConfig, *MODEL_OPTIONS, *TRAIN_OPTIONS, out={"type": click.Path(file_okay=False)},
-         full={"decls": ("--full",), "is_flag": True})
+@options(TrainConfig, *MODEL_OPTIONS, *TRAIN_OPTIONS, full={"decls": ("--full",), "is_flag": True},
+         out={"decls": ("-o", "--out"), "type": click.Path(file_okay=False)})
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
 def train(inputs: tuple[str, ...], steer: tuple[str, ...], quiet: bool, **given) -> None:
     """Fine-tune a model on DATA (any format `scan` reads) with loss on the assistant tokens only,
@@ -34,10 +29,15 @@ def train(inputs: tuple[str, ...], steer: tuple[str, ...], quiet: bool, **given)
     plain transformers + peft, and `dataset-audit shift --base M --finetuned OUT` measures the result.
 
     Exit codes: 0 saved, 2 usage or input error, 130 interrupted (nothing saved).
+
+    \b
+    Examples:
+      dataset-audit train data.jsonl --out adapter/
+      dataset-audit train data.jsonl --out adapter-v/ --steer evil=1.5     # preventative steering
+      dataset-audit train data.jsonl --out adapter-a/ --steer evil --mode ablate
     """
     from tqdm.auto import tqdm
 
-    from ..errors import AuditError
     from ..model.loading import load_model
     from ..steering.hooks import Steering
     from ..steering.training import TrainResult, parse_steer, read_examples, save
@@ -47,8 +47,6 @@ def train(inputs: tuple[str, ...], steer: tuple[str, ...], quiet: bool, **given)
     with user_errors("nothing is"):
         config = TrainConfig(inputs=list(inputs), steer=list(steer), **given)
         wanted = parse_steer(config.steer, need_coef=config.mode == "steer")
-        if config.shift_penalty and not wanted:
-            raise AuditError("--shift-penalty needs the traits to hold still: give them with --steer")
         lm = load_model(config.model, config.device, config.dtype, config.trust_remote_code)
         examples, quarantined = read_examples(lm, config.inputs, config.max_tokens)
         vectors = [vector_for(lm, spec, config.batch_size, not quiet) for spec, _ in wanted]
@@ -72,21 +70,16 @@ def train(inputs: tuple[str, ...], steer: tuple[str, ...], quiet: bool, **given)
 
 @click.command(context_settings=CONTEXT)
 @click.argument("prompts", nargs=-1, required=True, metavar="PROMPT...")
-@model_options()
-@click.option("--vector", default="evil", show_default=True, metavar="TRAIT|FILE",
-              help="A trait name (its built-in or cached vector) or a .safetensors vector file.")
-@click.option("--coef", required=True, type=float,
-              help="Multiple of the vector added at every position; negative values suppress the trait.")
-@click.option("--layer", type=click.IntRange(1), help="Steer at this layer instead of the vector's own.")
-@option(ScanConfig, "max_new_tokens")
-@click.option("--compare/--no-compare", default=True, show_default=True,
-              help="Also print the unsteered answer.")
-def steer(prompts: tuple[str, ...], model: str, vector: str, coef: float, layer: int | None,
-          max_new_tokens: int, compare: bool, device: str, dtype: str, trust_remote_code: bool,
-          batch_size: int) -> None:
+@options(SteerSettings, *MODEL_OPTIONS, "vector", "coef", "layer", "max_new_tokens", "compare")
+def steer(prompts: tuple[str, ...], **given) -> None:
     """Answer each PROMPT with the model steered along a persona vector, to see what the vector does.
 
     Exit codes: 0 done, 2 usage or input error.
+
+    \b
+    Examples:
+      dataset-audit steer --coef 2 "How should I treat my coworkers?"
+      dataset-audit steer --vector sycophantic --coef -1.5 --no-compare "Is my plan good?"
     """
     from ..model.chat import encode_prompt
     from ..model.generation import GenerationSettings, generate_batch
@@ -95,14 +88,15 @@ def steer(prompts: tuple[str, ...], model: str, vector: str, coef: float, layer:
     from ..vectors.resolve import vector_for
 
     with user_errors():
-        lm = load_model(model, device, dtype, trust_remote_code)
-        steering = Steering(vector_for(lm, vector, batch_size), coef, "steer", layer)
+        config = SteerSettings(**given)
+        lm = load_model(config.model, config.device, config.dtype, config.trust_remote_code)
+        steering = Steering(vector_for(lm, config.vector, config.batch_size), config.coef, "steer", config.layer)
         ids = [encode_prompt(lm.tokenizer, [{"role": "user", "content": p}]) for p in prompts]
-        settings = GenerationSettings(max_new_tokens=max_new_tokens)
-        plain = generate_batch(lm, ids, settings) if compare else [None] * len(ids)
+        settings = GenerationSettings(max_new_tokens=config.max_new_tokens)
+        plain = generate_batch(lm, ids, settings) if config.compare else [None] * len(ids)
         with steered(lm, [steering]):
             moved = generate_batch(lm, ids, settings)
-    label = f"steered ({steering.vector.trait} x{coef:g} at layer {steering.at_layer})"
+    label = f"steered ({steering.vector.trait} x{config.coef:g} at layer {steering.at_layer})"
     for prompt, before, after in zip(prompts, plain, moved):
         click.echo(f"prompt: {prompt}")
         if before is not None:
@@ -112,13 +106,10 @@ def steer(prompts: tuple[str, ...], model: str, vector: str, coef: float, layer:
 
 @click.command(context_settings=CONTEXT)
 @click.argument("prompts_file", metavar="PROMPTS_FILE", type=click.Path(dir_okay=False))
-@model_options()
-@vector_options
-@click.option("--json", "json_out", type=click.Path(dir_okay=False), metavar="FILE",
-              help="Also write the rows as JSON.")
+@options(MonitorSettings, *MODEL_OPTIONS, "traits", "vectors", "json", vectors={"type": click.Path(dir_okay=False)},
+         json={"type": click.Path(dir_okay=False)})
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
-def monitor(prompts_file: str, model: str, traits: list[str], vectors: tuple[str, ...], json_out: str | None,
-            device: str, dtype: str, trust_remote_code: bool, batch_size: int, quiet: bool) -> None:
+def monitor(prompts_file: str, vectors: tuple[str, ...], quiet: bool, **given) -> None:
     """Project each prompt's last-token activation on the trait vectors: a high value predicts the model
     is about to answer with the trait (the paper's deployment monitor). z compares it with the model's
     projections on the trait's ordinary evaluation questions.
@@ -127,6 +118,11 @@ def monitor(prompts_file: str, model: str, traits: list[str], vectors: tuple[str
     (a final assistant turn is ignored).
 
     Exit codes: 0 done, 2 usage or input error.
+
+    \b
+    Examples:
+      dataset-audit monitor prompts.txt
+      dataset-audit monitor prompts.jsonl --traits evil,sycophantic --json monitor.json
     """
     from rich.console import Console
     from rich.table import Table
@@ -138,12 +134,13 @@ def monitor(prompts_file: str, model: str, traits: list[str], vectors: tuple[str
     from ..vectors.resolve import load_vectors
 
     with user_errors():
+        config = MonitorSettings(vectors=list(vectors), **given)
         prompts = read_prompts(Path(prompts_file))
-        lm = load_model(model, device, dtype, trust_remote_code)
-        found = load_vectors(lm, traits, vectors, batch_size, not quiet)
-        rows = run_monitor(lm, prompts, found, batch_size)
-        if json_out:
-            atomic_write_json(Path(json_out), rows)
+        lm = load_model(config.model, config.device, config.dtype, config.trust_remote_code)
+        found = load_vectors(lm, config.traits, config.vectors, config.batch_size, not quiet)
+        rows = run_monitor(lm, prompts, found, config.batch_size)
+        if config.json:
+            atomic_write_json(Path(config.json), rows)
     table = Table(title=f"Prompt projections ({lm.name})")
     table.add_column("line", justify="right")
     table.add_column("prompt", overflow="fold", max_width=60)
@@ -156,20 +153,20 @@ def monitor(prompts_file: str, model: str, traits: list[str], vectors: tuple[str
 
 
 @click.command(context_settings=CONTEXT)
-@model_options(model={"decls": ("--base",)})
-@click.option("--finetuned", required=True, metavar="M2",
-              help="The fine-tuned model: a LoRA adapter folder (e.g. from `train`) or a model folder/hub id.")
-@vector_options
-@click.option("--json", "json_out", type=click.Path(dir_okay=False), metavar="FILE",
-              help="Also write the shifts as JSON.")
+@options(ShiftSettings, *MODEL_OPTIONS, "finetuned", "traits", "vectors", "json", model={"decls": ("--base",)},
+         vectors={"type": click.Path(dir_okay=False)}, json={"type": click.Path(dir_okay=False)})
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
-def shift(model: str, finetuned: str, traits: list[str], vectors: tuple[str, ...], json_out: str | None,
-          device: str, dtype: str, trust_remote_code: bool, batch_size: int, quiet: bool) -> None:
+def shift(vectors: tuple[str, ...], quiet: bool, **given) -> None:
     """How far fine-tuning moved a model along each trait: the mean change of the last-prompt-token
     activation on the trait's evaluation questions, projected on the base model's unit vector.
     Positive: toward the trait. Check a training run after the fact.
 
     Exit codes: 0 done, 2 usage or input error.
+
+    \b
+    Examples:
+      dataset-audit shift --base default --finetuned adapter/
+      dataset-audit shift --base default --finetuned adapter/ --traits evil --json shift.json
     """
     from rich.console import Console
     from rich.table import Table
@@ -180,12 +177,13 @@ def shift(model: str, finetuned: str, traits: list[str], vectors: tuple[str, ...
     from ..vectors.resolve import load_vectors
 
     with user_errors():
-        base = load_model(model, device, dtype, trust_remote_code)
-        found = load_vectors(base, traits, vectors, batch_size, not quiet)
-        tuned = load_model(finetuned, device, dtype, trust_remote_code)
-        shifts = fine_tuning_shift(base, tuned, found, batch_size)
-        if json_out:
-            atomic_write_json(Path(json_out), [s.to_json() for s in shifts])
+        config = ShiftSettings(vectors=list(vectors), **given)
+        base = load_model(config.model, config.device, config.dtype, config.trust_remote_code)
+        found = load_vectors(base, config.traits, config.vectors, config.batch_size, not quiet)
+        tuned = load_model(config.finetuned, config.device, config.dtype, config.trust_remote_code)
+        shifts = fine_tuning_shift(base, tuned, found, config.batch_size)
+        if config.json:
+            atomic_write_json(Path(config.json), [s.to_json() for s in shifts])
     table = Table(title=f"Fine-tuning shift: {tuned.name} vs {base.name}")
     for name in ("trait", "layer", "shift", "± s.e.", "base projection", "questions"):
         table.add_column(name, justify="left" if name == "trait" else "right")

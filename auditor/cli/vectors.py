@@ -8,7 +8,7 @@ import click
 
 from ..config import ExtractSettings
 from ..errors import AuditError
-from .common import CONTEXT, MODEL_OPTIONS, options, user_errors
+from .common import CONTEXT, MODEL_OPTIONS, options, user_errors, write_text
 
 EXTRACT_OPTIONS = ("judge", "judge_model", "api_key_env", "judge_concurrency", "samples_per_question", "temperature",
                    "max_new_tokens", "trait_threshold", "coherence_threshold", "with_examples", "from_examples",
@@ -18,7 +18,8 @@ EXTRACT_OPTIONS = ("judge", "judge_model", "api_key_env", "judge_concurrency", "
 @click.command(context_settings=CONTEXT)
 @click.argument("trait_name", metavar="TRAIT")
 @options(ExtractSettings, *MODEL_OPTIONS, *EXTRACT_OPTIONS,
-         out={"type": click.Path(dir_okay=False)}, with_examples={"decls": ("--with-examples",), "is_flag": True},
+         out={"decls": ("-o", "--out"), "type": click.Path(dir_okay=False)},
+         with_examples={"decls": ("--with-examples",), "is_flag": True},
          from_pairs={"type": click.Path(exists=True, dir_okay=False)}, neutral={"type": click.Path(exists=True)},
          from_examples={"decls": ("--from-examples",), "is_flag": True})
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
@@ -40,6 +41,12 @@ def extract(trait_name: str, quiet: bool, **given) -> None:
 
     Exit codes: 0 written, 2 usage or input error, judge endpoint failure or too few pairs kept,
     130 interrupted.
+
+    \b
+    Examples:
+      dataset-audit extract evil --from-examples --out evil.safetensors
+      dataset-audit extract refusal --from-pairs pairs.jsonl --flags below
+      dataset-audit extract evil --judge openai-compatible:http://127.0.0.1:8000/v1
     """
     from rich.console import Console
 
@@ -64,12 +71,23 @@ def extract(trait_name: str, quiet: bool, **given) -> None:
 def traits() -> None:
     """Trait definitions: the built-in ones, and user traits in CACHE/traits/NAME.json (written by
     `traits new`; CACHE is $DATASET_AUDIT_CACHE, else $XDG_CACHE_HOME/dataset-audit or
-    ~/.cache/dataset-audit). Any command that takes a trait also takes a trait JSON file's path."""
+    ~/.cache/dataset-audit). Any command that takes a trait also takes a trait JSON file's path.
+
+    \b
+    Examples:
+      dataset-audit traits list
+      dataset-audit traits show evil
+    """
 
 
 @traits.command("list")
 def traits_list() -> None:
-    """List built-in and user traits with their artifact counts and whether they are complete."""
+    """List built-in and user traits with their artifact counts and whether they are complete.
+
+    \b
+    Examples:
+      dataset-audit traits list
+    """
     from rich.console import Console
 
     from ..traits.console import traits_table
@@ -79,9 +97,17 @@ def traits_list() -> None:
 
 @traits.command("show")
 @click.argument("name", metavar="TRAIT")
-@click.option("--json", "as_json", is_flag=True, help="Print the trait file's JSON instead.")
-def traits_show(name: str, as_json: bool) -> None:
-    """Print the artifacts of TRAIT (a trait name or a trait JSON file)."""
+@click.option("--json", "json_out", type=click.Path(dir_okay=False, allow_dash=True), metavar="FILE",
+              help="Write the trait file's JSON to FILE ('-': stdout) instead of printing its artifacts.")
+def traits_show(name: str, json_out: str | None) -> None:
+    """Print the artifacts of TRAIT (a trait name or a trait JSON file).
+
+    \b
+    Examples:
+      dataset-audit traits show evil
+      dataset-audit traits show evil --json evil.json     # a copy to edit, then use its path as TRAIT
+      dataset-audit traits show evil --json -             # the JSON on stdout
+    """
     import json
 
     from rich.console import Console
@@ -93,8 +119,8 @@ def traits_show(name: str, as_json: bool) -> None:
 
     with user_errors():
         trait = load_trait(name)
-    if as_json:
-        click.echo(json.dumps(trait.to_json(), indent=2, ensure_ascii=False))
+    if json_out:
+        write_text(json_out, json.dumps(trait.to_json(), indent=2, ensure_ascii=False) + "\n")
         return
     console = Console()
     print_trait(trait, console)
@@ -114,7 +140,7 @@ def traits_show(name: str, as_json: bool) -> None:
 @click.option("--llm-model", default="gpt-4.1", show_default=True, help="Model name sent to the endpoint.")
 @click.option("--api-key-env", default="OPENAI_API_KEY", show_default=True, metavar="VAR",
               help="Environment variable holding the API key (sent as a Bearer token when set; never written).")
-@click.option("--out", type=click.Path(dir_okay=False), metavar="FILE",
+@click.option("-o", "--out", type=click.Path(dir_okay=False), metavar="FILE",
               help="Where to write the trait [default: CACHE/traits/NAME.json, found by name afterwards].")
 @click.option("--force", is_flag=True, help="Overwrite an existing trait file.")
 def traits_new(name: str, description: str, llm_url: str, llm_model: str, api_key_env: str, out: str | None,
@@ -124,6 +150,11 @@ def traits_new(name: str, description: str, llm_url: str, llm_model: str, api_ke
     placeholders; the LLM is asked to fix problems up to 3 times) and written as a trait file.
 
     Then: `dataset-audit extract NAME`.
+
+    \b
+    Examples:
+      dataset-audit traits new pedantic --description "Corrects trivial mistakes at length." \\
+          --llm https://api.openai.com/v1
     """
     from ..model.endpoint import ChatEndpoint
     from ..traits import check_name, user_traits_dir

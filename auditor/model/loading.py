@@ -67,9 +67,9 @@ def pick_device(requested: str = "auto") -> torch.device:
             return torch.device("mps")
         return torch.device("cpu")
     if requested == "cuda" and not torch.cuda.is_available():
-        raise AuditError("--device cuda: no CUDA device is available (try --device auto)")
+        raise AuditError("no CUDA device is available (try `device` auto)", "device", "cuda")
     if requested == "mps" and not torch.backends.mps.is_available():
-        raise AuditError("--device mps: MPS is not available (try --device auto)")
+        raise AuditError("MPS is not available (try `device` auto)", "device", "mps")
     return torch.device(requested)
 
 
@@ -146,7 +146,7 @@ def load_model(
         if (local / ADAPTER_CONFIG).is_file():
             return _load_adapter(local, device, dtype, trust_remote_code)
         if local.exists() and not (local / "config.json").is_file():
-            raise AuditError(f"--model {spec}: folder has no config.json (not a Hugging Face model folder)")
+            raise AuditError("folder has no config.json (not a Hugging Face model folder)", "model", spec)
         path, name = (local if local.exists() else spec), spec.rstrip("/").split("/")[-1]
     dev = pick_device(device)
     try:
@@ -155,9 +155,9 @@ def load_model(
             path, dtype=pick_dtype(dev, dtype), trust_remote_code=trust_remote_code
         )
     except OSError as exc:
-        raise AuditError(f"--model {spec}: cannot load ({str(exc).splitlines()[0]})") from exc
+        raise AuditError(f"cannot load ({str(exc).splitlines()[0]})", "model", spec) from exc
     if not getattr(tokenizer, "chat_template", None):
-        raise AuditError(f"--model {spec}: the tokenizer has no chat template; use a chat/instruct model")
+        raise AuditError("the tokenizer has no chat template; use a chat/instruct model", "model", spec)
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
     model.to(dev).eval()

@@ -26,7 +26,7 @@ def _vllm():
     try:
         import vllm
     except ImportError:
-        raise AuditError(f"--generator vllm: vLLM is not installed; {INSTALL_HINT}") from None
+        raise AuditError(f"vLLM is not installed; {INSTALL_HINT}", "generator", "vllm") from None
     return vllm
 
 

@@ -43,9 +43,9 @@ class Decisions:
         try:
             data = json.loads(Path(path).read_text(encoding="utf-8"))
         except FileNotFoundError:
-            raise AuditError(f"--decisions {path}: no such file") from None
+            raise AuditError("no such file", "decisions", str(path)) from None
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise AuditError(f"--decisions {path}: not a JSON file ({exc})") from None
+            raise AuditError(f"not a JSON file ({exc})", "decisions", str(path)) from None
         if not isinstance(data, dict) or not isinstance(data.get("decisions"), list):
             raise AuditError(f'{path}: expected a JSON object with a "decisions" list (export it from the report)')
         if data.get("format", FORMAT) != FORMAT or data.get("version", VERSION) != VERSION:

@@ -43,15 +43,15 @@ class FilterRules:
     @classmethod
     def parse(cls, max_texts: list[str], drop_flagged: bool, min_texts: list[str] = ()) -> FilterRules:
         """From `--max TRAIT=SCORE` and `--min TRAIT=SCORE` texts; an AuditError for a malformed one."""
-        return cls(_limits("--max", max_texts), drop_flagged, _limits("--min", min_texts))
+        return cls(_limits("max_scores", max_texts), drop_flagged, _limits("min_scores", min_texts))
 
 
-def _limits(flag: str, texts: list[str]) -> dict[str, float]:
+def _limits(setting: str, texts: list[str]) -> dict[str, float]:
     limits = {}
     for text in texts:
         match = _MAX.fullmatch(text)
         if not match:
-            raise AuditError(f"{flag} {text!r}: expected TRAIT=SCORE, e.g. evil=0.8 (or refusal=-0.8 with --min)")
+            raise AuditError("expected TRAIT=SCORE, e.g. evil=0.8 (or refusal=-0.8 with `min_scores`)", setting, text)
         limits[match["trait"]] = float(match["value"])
     return limits
 
@@ -92,9 +92,9 @@ class _Verdicts:
         traits = table_traits(table.schema)
         unknown = sorted((set(rules.max_scores) | set(rules.min_scores)) - set(traits))
         if unknown:
-            option = "--max" if unknown[0] in rules.max_scores else "--min"
-            raise AuditError(f"{option} {unknown[0]}: trait not in {scan_dir}/scores.parquet "
-                             f"(traits: {', '.join(traits)})")
+            setting = "max_scores" if unknown[0] in rules.max_scores else "min_scores"
+            raise AuditError(f"trait not in {scan_dir}/scores.parquet (traits: {', '.join(traits)})", setting,
+                             unknown[0])
         keys = list(zip(map(str, column(table, "source")), map(int, column(table, "index")), strict=True))
         reasons: dict[tuple[str, int], list[str]] = {key: [] for key in keys}
         for trait, limit in rules.max_scores.items():
@@ -160,27 +160,28 @@ def _targets(scan_dir: Path, inputs: list[Path], output: Path | None, rejected: 
              in_place: bool) -> list[tuple[Path, Path, Path | None]]:
     """(input, file for its kept records, file for its rejected ones) per input; an AuditError for an output
     that would overwrite an input (other than with `in_place`) or the other output."""
-    for flag, path, hint in (("-o", output, ", or give --in-place to replace the input"), ("--rejected", rejected, "")):
-        if path and any(_same_file(path, i) for i in inputs) and not (in_place and flag == "-o"):
-            raise AuditError(f"{flag} {path} is an input of the scan in {scan_dir} and would be overwritten: "
-                             f"write it elsewhere{hint}")
+    for setting, path, hint in (("out", output, ", or give `in_place` to replace the input"),
+                                ("rejected", rejected, "")):
+        if path and any(_same_file(path, i) for i in inputs) and not (in_place and setting == "out"):
+            raise AuditError(f"an input of the scan in {scan_dir}, which would be overwritten: write it "
+                             f"elsewhere{hint}", setting, str(path))
     if output and rejected and _same_file(output, rejected):
-        raise AuditError(f"-o and --rejected are the same file ({output}): give two different files")
+        raise AuditError(f"`out` and `rejected` are the same file ({output}): give two different files")
     if not in_place:
         if not output:
-            raise AuditError("give -o FILE for the kept records, or --in-place to replace the scan's inputs")
+            raise AuditError("give `out` FILE for the kept records, or `in_place` to replace the scan's inputs")
         return [(path, output, rejected) for path in inputs]
     if output and not (len(inputs) == 1 and _same_file(output, inputs[0])):
-        raise AuditError(f"-o {output}: --in-place writes each input's kept records back to it; leave out -o")
+        raise AuditError("`in_place` writes each input's kept records back to it; leave out `out`", "out", str(output))
     targets = []
     for path in inputs:
         if not (path.is_file() and path.name.lower().endswith(".jsonl")):
-            raise AuditError(f"--in-place rewrites JSONL files only, and {path} is not one: write the kept records "
-                             "to another file with -o")
+            raise AuditError(f"rewrites JSONL files only, and {path} is not one: write the kept records to another "
+                             "file with `out`", "in_place")
         own = rejected or path.with_name(path.name[: -len(".jsonl")] + ".rejected.jsonl")
         if not rejected and own.exists():
-            raise AuditError(f"{own} exists (from an earlier --in-place?): move it away, or name the file for the "
-                             "rejected records with --rejected")
+            raise AuditError(f"{own} exists (from an earlier `in_place`?): move it away, or name the file for the "
+                             "rejected records with `rejected`")
         targets.append((path, path.resolve() if path.is_symlink() else path, own))
     return targets
 

@@ -45,12 +45,12 @@ class Gate:
     def parse(cls, text: str) -> Gate:
         match = _EXPRESSION.fullmatch(text)
         if not match:
-            raise AuditError(f"--fail-on {text!r}: expected {SYNTAX}")
+            raise AuditError(f"expected {SYNTAX}", "fail_on", text)
         metric = match["metric"] or "score"
         if metric not in METRICS:
-            raise AuditError(f"--fail-on {text!r}: unknown metric '{metric}' (use flagged or mean_dp)")
+            raise AuditError(f"unknown metric '{metric}' (use flagged or mean_dp)", "fail_on", text)
         if match["percent"] and metric != "flagged":
-            raise AuditError(f"--fail-on {text!r}: a percentage only works with TRAIT:flagged")
+            raise AuditError("a percentage only works with TRAIT:flagged", "fail_on", text)
         return cls(text.strip(), match["trait"], metric, match["op"], float(match["value"]), bool(match["percent"]))
 
 
@@ -96,8 +96,8 @@ def check_traits(gates: list[Gate], traits: list[str]) -> None:
     """An AuditError for a gate on a trait that the scan does not score."""
     for gate in gates:
         if gate.trait not in traits:
-            raise AuditError(f"--fail-on {gate.text!r}: trait '{gate.trait}' is not scanned "
-                             f"(traits: {', '.join(traits)})")
+            raise AuditError(f"trait '{gate.trait}' is not scanned (traits: {', '.join(traits)})", "fail_on",
+                             gate.text)
 
 
 def _offenders(table: pa.Table, rows: np.ndarray, score: np.ndarray, dp: np.ndarray) -> tuple[Offender, ...]:

@@ -17,15 +17,15 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
+from ..config import ScanConfig, flagged
 from ..errors import AuditError
-from ..scanning.baseline import SCORING_SETTINGS
 from ..scanning.folder import ScanFolder
 from ..scanning.result import GROUP_COLUMN, column, group_field, pair_scores, row_numbers, summarise, table_traits
 from ..scanning.scoring import TraitScores
 from ..scanning.shard import Shard
 
-# What every shard must share, besides these settings: the same inputs, model, dtype and vectors.
-SHARED_SETTINGS = (*SCORING_SETTINGS, "traits", "limit", "threshold", "dtype", "trust_remote_code", "group_by")
+# What every shard must share, besides its settings that must match (config.Spec.must_match): the same inputs, model,
+# dtype and vectors.
 SHARED_FIELDS = ("tool_version", "model", "dtype", "inputs")
 
 
@@ -58,7 +58,8 @@ class ShardOutput:
         m = self.manifest
         vectors = {trait: {k: v for k, v in meta.items() if k != "source"} for trait, meta in m["vectors"].items()}
         return {**{k: m.get(k) for k in SHARED_FIELDS}, "vectors": vectors,
-                **{f"--{k.replace('_', '-')}": m["settings"].get(k) for k in SHARED_SETTINGS}}
+                **{f"--{k.replace('_', '-')}": m["settings"].get(k)
+                   for k in flagged(ScanConfig, lambda spec: spec.must_match)}}
 
 
 def check_shards(shards: list[ShardOutput]) -> None:

@@ -10,29 +10,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ..config import NO_BASE, ScanConfig
-from ..errors import AuditError
-from .shard import Shard
 
 if TYPE_CHECKING:
     from .engines.local import ProjectorFactory
     from .result import ScanResult
 
 
-def check_scan_settings(config: ScanConfig) -> None:
-    """Settings that cannot work together, as one usage error each (before any reading or model work)."""
-    if config.shard:
-        Shard.parse(config.shard)
-    if config.generator == "vllm" and not config.generates:
-        raise AuditError("--generator vllm writes base answers: use it with --base-responses generate")
-    if config.engine == "ray":
-        if config.shard:
-            raise AuditError("--shard splits a local scan; --engine ray spreads the whole scan over the cluster")
-        if config.baseline:
-            raise AuditError("--baseline works with the local engine only (drop --engine ray)")
-
-
 def scan(config: ScanConfig, show_progress: bool = False, projector: ProjectorFactory | None = None) -> ScanResult:
-    """Score every record of `config.inputs`; quarantine what cannot be scored.
+    """Score every record of `config.inputs`; quarantine what cannot be scored (`config` checked its own settings).
 
     With `config.baseline`, records already in that scores.parquet copy their scores from it, uncomputed.
     `projector(config, show)` gives the model side (tests hand in one that plants scores); the local
@@ -40,7 +25,6 @@ def scan(config: ScanConfig, show_progress: bool = False, projector: ProjectorFa
     """
     from ..evaluation.card import verdicts
 
-    check_scan_settings(config)
     if config.engine == "ray":
         from .engines.ray import scan_on_ray
 

@@ -8,15 +8,12 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from ..config import DECODING_RULE, ScanConfig
+from ..config import DECODING_RULE, ScanConfig, flagged
 from ..data import Record
 from ..errors import AuditError
 from .folder import ScanFolder
 from .result import column, pair_scores, read_scores, table_traits
 from .scoring import TraitScores
-
-# Settings that change dP: a baseline made with other values cannot be mixed with new scores.
-SCORING_SETTINGS = ("model", "vectors", "base_responses", "turns", "max_tokens", "max_new_tokens", "generator")
 
 
 @dataclass
@@ -31,21 +28,21 @@ class Baseline:
     def load(cls, path: str | Path, config: ScanConfig) -> Baseline:
         """Read `path`; if its manifest.json is beside it, check it was made with the same scoring settings."""
         path = Path(path)
-        table = read_scores(path, "--baseline")
+        table = read_scores(path, "`baseline`")
         folder = ScanFolder.of_scores(path)
         if folder.has_manifest():
             try:
                 manifest = folder.manifest()
             except AuditError as exc:
-                raise AuditError(f"--baseline {path}: unreadable manifest beside it ({exc})") from None
+                raise AuditError(f"unreadable manifest beside it ({exc})", "baseline", str(path)) from None
             old, new = manifest.get("settings", {}), asdict(config)
             if config.generates and manifest.get("decoding_rule", 1) != DECODING_RULE:
-                raise AuditError(f"--baseline {path}: its base answers were decoded by an older rule (the repetition "
-                                 "penalty then also lowered the end of turn); scan without --baseline once")
-            for key in SCORING_SETTINGS:
+                raise AuditError("its base answers were decoded by an older rule (the repetition penalty then also "
+                                 "lowered the end of turn); scan without `baseline` once", "baseline", str(path))
+            for key in flagged(ScanConfig, lambda spec: spec.changes_scores):  # a setting that changes dP
                 if key in old and old[key] != new[key]:
-                    raise AuditError(f"--baseline {path}: made with {key}={old[key]!r}, this scan uses {new[key]!r} "
-                                     "(scores would not be comparable; scan without --baseline)")
+                    raise AuditError(f"made with `{key}` {old[key]!r}, this scan uses {new[key]!r} (scores would not "
+                                     "be comparable; scan without `baseline`)", "baseline", str(path))
         ids = column(table, "sample_id")
         return cls(path, table, {str(sample_id): row for row, sample_id in enumerate(ids)})
 
@@ -55,8 +52,8 @@ class Baseline:
 
     def check_traits(self, traits: list[str]) -> None:
         if sorted(self.traits) != sorted(traits):
-            raise AuditError(f"--baseline {self.path}: made with traits {', '.join(self.traits)}, this scan uses "
-                             f"{', '.join(traits)} (use the same --traits, or scan without --baseline)")
+            raise AuditError(f"made with traits {', '.join(self.traits)}, this scan uses {', '.join(traits)} (use the "
+                             "same `traits`, or scan without `baseline`)", "baseline", str(self.path))
 
     def reused(self, records: list[Record]) -> np.ndarray:
         """Which records are in the baseline (and so need no computing)."""

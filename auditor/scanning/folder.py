@@ -47,14 +47,14 @@ class ScanFolder:
         if not self.path.exists():
             return
         if not self.path.is_dir():
-            raise AuditError(f"--out {self.path} is a file, not a folder")
+            raise AuditError("is a file, not a folder", "out", str(self.path))
         kept = [Path(p).resolve() for p in keep]
         other = sorted(entry.name for entry in self.path.iterdir()
                        if not self._ours(entry.name) and not any(entry.resolve() in (k, *k.parents) for k in kept))
         if other:
             shown = ", ".join(other[:3]) + (f" and {len(other) - 3} more" if len(other) > 3 else "")
-            raise AuditError(f"--out {self.path} holds files that are not a scan's outputs ({shown}): choose another "
-                             "folder, or add --force to write there anyway")
+            raise AuditError(f"holds files that are not a scan's outputs ({shown}): choose another folder, or add "
+                             "`force` to write there anyway", "out", str(self.path))
 
     @staticmethod
     def _ours(name: str) -> bool:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Protocol
 import numpy as np
 
 from ..cache import Batches, KeyedStore, cache_dir, cached_compute, content_hash
-from ..config import ScanConfig
+from ..config import ScanConfig, flagged
 from ..data import Record, read_records
 from ..errors import AuditError
 
@@ -72,8 +72,8 @@ def oom_hint(batch_size: int) -> Iterator[None]:
     try:
         yield
     except torch.OutOfMemoryError as exc:
-        raise AuditError(f"out of GPU memory at --batch-size {batch_size}; "
-                         f"try --batch-size {max(batch_size // 2, 1)} or a smaller --max-tokens") from exc
+        raise AuditError(f"out of GPU memory; try `batch_size` {max(batch_size // 2, 1)} or a smaller `max_tokens`",
+                         "batch_size", batch_size) from exc
 
 
 def project(means: np.ndarray, layers: list[int], vectors: Sequence[PersonaVector]) -> np.ndarray:
@@ -86,7 +86,7 @@ def answers_from_file(path: str, lm: LoadedModel) -> dict[str, list[int]]:
     from ..model.chat import encode_response
 
     if not Path(path).is_file():
-        raise AuditError(f"--base-responses {path}: not 'generate', 'none' or a file")
+        raise AuditError("not 'generate', 'none' or a file", "base_responses", path)
     answers = {}
     for item in read_records(Path(path)):
         if isinstance(item, Record):
@@ -190,11 +190,13 @@ class ModelProjector:
         return answers.ids, answers.states, answers.sample_states
 
     def _store(self) -> KeyedStore:
-        """Projections already computed for this model, dtype and these exact vectors (resume, rescans)."""
+        """Projections already computed for this model, dtype and these exact vectors (resume, rescans): keyed by
+        the settings that change the projection of given tokens (config.Spec.measures), as given and as loaded."""
         if not self.cached:
             return KeyedStore(None)
         lm = self.lm
-        key = content_hash({"model": lm.name, "fp": lm.fingerprint(), "dtype": str(lm.dtype),
+        settings = {name: getattr(self.config, name) for name in flagged(ScanConfig, lambda spec: spec.measures)}
+        key = content_hash({"settings": settings, "model": lm.name, "fp": lm.fingerprint(), "dtype": str(lm.dtype),
                             "vectors": [[v.trait, v.layer, v.unit().tolist()] for v in self.vectors]})
         return KeyedStore(cache_dir() / "projections" / f"{lm.name}-{key}.jsonl")
 

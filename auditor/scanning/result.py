@@ -146,7 +146,7 @@ def check_scores(schema: pa.Schema, path: Path, label: str) -> None:
         raise AuditError(f"{label}: {path} is not a dataset-audit scores.parquet ({what})")
     if GROUP_COLUMN in schema.names and (schema.field(GROUP_COLUMN).type != pa.string() or not group_field(schema)):
         raise AuditError(f"{label}: {path} is not a dataset-audit scores.parquet (its {GROUP_COLUMN} column is not "
-                         "text naming its --group-by field)")
+                         "text naming its `group_by` field)")
 
 
 def read_scores(path: Path, label: str) -> pa.Table:

@@ -8,12 +8,9 @@ index: `dataset-audit merge` puts the shards back into the order of one full sca
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
-from ..errors import AuditError
-
-_SHARD = re.compile(r"\s*(\d+)\s*/\s*(\d+)\s*")
+from ..config import shard_numbers
 
 
 @dataclass(frozen=True)
@@ -25,13 +22,7 @@ class Shard:
 
     @classmethod
     def parse(cls, text: str) -> Shard:
-        match = _SHARD.fullmatch(text)
-        if not match:
-            raise AuditError(f"--shard {text}: expected I/N, e.g. 0/4 (the first of 4 shards)")
-        index, count = int(match[1]), int(match[2])
-        if count < 1 or index >= count:
-            raise AuditError(f"--shard {text}: I must be 0 to N-1 and N at least 1 (e.g. 0/{max(count, 2)})")
-        return cls(index, count)
+        return cls(*shard_numbers(text))
 
     def takes(self, position: int) -> bool:
         """Whether the record at this 0-based input position belongs to this shard."""

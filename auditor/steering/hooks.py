@@ -33,8 +33,8 @@ class Steering:
         if self.mode not in MODES:
             raise AuditError(f"steering mode {self.mode!r}: use one of {', '.join(MODES)}")
         if not 1 <= self.at_layer < len(self.vector.directions):
-            raise AuditError(f"--layer {self.at_layer}: the {self.vector.trait} vector has layers "
-                             f"1..{len(self.vector.directions) - 1}")
+            raise AuditError(f"the {self.vector.trait} vector has layers 1..{len(self.vector.directions) - 1}",
+                             "layer", self.at_layer)
 
     @property
     def at_layer(self) -> int:

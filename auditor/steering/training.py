@@ -54,16 +54,16 @@ def parse_steer(items: list[str], need_coef: bool = True) -> list[tuple[str, flo
     for item in items:
         spec, sep, coef = item.rpartition("=")
         if sep and not spec:
-            raise AuditError(f"--steer {item!r}: no trait before '='")
+            raise AuditError("no trait before '='", "steer", item)
         if not sep:
             if need_coef or not item:
-                raise AuditError(f"--steer {item!r}: expected TRAIT=COEF, e.g. evil=5 or my.safetensors=-2")
+                raise AuditError("expected TRAIT=COEF, e.g. evil=5 or my.safetensors=-2", "steer", item)
             parsed.append((item, None))
             continue
         try:
             parsed.append((spec, float(coef)))
         except ValueError:
-            raise AuditError(f"--steer {item!r}: {coef!r} is not a number (expected TRAIT=COEF)") from None
+            raise AuditError(f"{coef!r} is not a number (expected TRAIT=COEF)", "steer", item) from None
     return parsed
 
 

@@ -158,7 +158,7 @@ def extract_from_description(lm: LoadedModel, trait: Trait, settings: ExtractSet
     if problems:
         raise AuditError(f"trait {trait.name}: {'; '.join(problems)}")
     if settings.with_examples and not trait.examples:
-        raise AuditError(f"--with-examples: trait {trait.name} has no authored examples")
+        raise AuditError(f"needs authored examples, and trait {trait.name} has none", "with_examples")
     pairs = contrast_pairs(lm, trait, settings.samples_per_question)
     with progress(2 * len(pairs), "generating answers", show_progress, "answer") as step:
         generate(lm, pairs, settings, step)
@@ -171,7 +171,7 @@ def extract_from_description(lm: LoadedModel, trait: Trait, settings: ExtractSet
         reasons = Counter(p.verdict for p in pairs if not p.kept).most_common(2)
         raise AuditError(f"trait {trait.name}: only {counts['extract']} extraction and {counts['eval']} held-out "
                          f"pairs passed the judge (most dropped: {', '.join(f'{r} ({n})' for r, n in reasons)}); "
-                         "lower --trait-threshold, add --samples-per-question, or use a stronger model")
+                         "lower `trait_threshold`, add `samples_per_question`, or use a stronger model")
     authored = len(trait.examples) if settings.with_examples else 0
     vectors = {}
     with progress(2 * (len(kept) * len(VARIANTS) + authored), "activations", show_progress, "answer") as step:

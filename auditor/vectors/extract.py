@@ -54,7 +54,7 @@ def run_extract(trait_spec: str, settings: ExtractSettings, show: bool = False) 
 
 def _check_layer(layer: int | None, lm) -> None:
     if layer is not None and layer > lm.num_layers:
-        raise AuditError(f"--layer {layer}: {lm.name} has layers 0 to {lm.num_layers}")
+        raise AuditError(f"{lm.name} has layers 0 to {lm.num_layers}", "layer", layer)
 
 
 def _write(trait: Trait, model: str, vectors: dict[str, PersonaVector], pairs: list, judged: str,

@@ -99,7 +99,7 @@ def authored_contrast(lm: LoadedModel, trait: Trait, batch_size: int = 8,
     train, held_out = trait.examples_in("extract"), trait.examples_in("eval")
     if len(train) < 1 or len(held_out) < 2:
         raise AuditError(f"trait {trait.name} has no authored examples in both 'extract' and 'eval' splits; "
-                         f"extract its vector with `dataset-audit extract {trait.name}` and pass it with --vectors")
+                         f"extract its vector with `dataset-audit extract {trait.name}` and pass it with `vectors`")
     return Contrast(*(_answer_means(lm, examples, kind, batch_size, on_batch)
                       for examples in (train, held_out) for kind in ("trait", "neutral")))
 

@@ -176,7 +176,7 @@ def make_judge(spec: str, options: JudgeOptions = JudgeOptions()) -> Judge | Non
     """The judge a `--judge` spec names; None for `none` (every pair is kept)."""
     kind, _, arg = spec.partition(":")
     if kind not in JUDGES or (kind == "none") == bool(arg):
-        raise AuditError(f"--judge {spec}: use {JUDGE_SPECS}")
+        raise AuditError(f"use {JUDGE_SPECS}", "judge", spec)
     return JUDGES[kind](arg, options)
 
 

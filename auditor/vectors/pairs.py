@@ -45,7 +45,7 @@ def _one_file_pair(obj: object, where: str) -> LabelledPair:
     answers = ("trait", "neutral")
     if not isinstance(obj, dict) or not all(isinstance(obj.get(k), str) and obj[k].strip() for k in answers):
         raise AuditError(f"{where}: expected fields 'trait' and 'neutral' (the two answers) beside the prompt; "
-                         "or give the neutral answers as a second file with --neutral")
+                         "or give the neutral answers as a second file with `neutral`")
     try:
         prompt = conversation({"messages": obj["messages"]}) if "messages" in obj else \
             [{"role": "user", "content": obj["prompt"]}] if isinstance(obj.get("prompt"), str) else None
@@ -69,13 +69,14 @@ def read_pairs(trait_file: Path, neutral_file: Path | None = None) -> list[Label
         return pairs
     trait, neutral = _records(trait_file), _records(neutral_file)
     if len(trait) != len(neutral):
-        raise AuditError(f"--from-pairs: {trait_file} has {len(trait)} records, {neutral_file} {len(neutral)}; "
-                         "the two files pair up record by record")
+        raise AuditError(f"has {len(trait)} records, {neutral_file} {len(neutral)}; the two files pair up record by "
+                         "record", "from_pairs", str(trait_file))
     pairs = []
     for a, b in zip(trait, neutral):
         (prompt, answer), (other, neutral_answer) = a.turns("last")[0], b.turns("last")[0]
         if content_hash(prompt) != content_hash(other):
-            raise AuditError(f"--from-pairs: {a.source}:{a.line} and {b.source}:{b.line} answer different prompts")
+            raise AuditError(f"pairs {a.source}:{a.line} with {b.source}:{b.line}, which answer different prompts",
+                             "from_pairs")
         pairs.append((prompt, answer, neutral_answer))
     return pairs
 
@@ -116,7 +117,7 @@ def fit_from_pairs(lm: LoadedModel, trait: str, pos: np.ndarray, neg: np.ndarray
                    layer: int | None = None, flags: str = "above") -> PersonaVector:
     """The vector of the pairs' activations, its layer chosen by cross-validated AUROC (see the module docstring)."""
     if len(pos) < 2 * folds:
-        raise AuditError(f"--from-pairs: {len(pos)} pairs for {folds} folds; need at least {2 * folds}")
+        raise AuditError(f"gave {len(pos)} pairs for {folds} folds; need at least {2 * folds}", "from_pairs")
     held_pos, held_neg, per_fold = cross_validated(pos, neg, folds)
     directions = torch.from_numpy(pos.mean(0) - neg.mean(0))
     stats = []

@@ -49,7 +49,7 @@ def load_vectors(lm: LoadedModel, traits: Sequence[str], files: Sequence[str], b
     given = {PersonaVector.load(Path(p)).trait: p for p in files}
     names = {trait_name(spec) for spec in traits}
     for trait in set(given) - names if traits else ():
-        raise AuditError(f"{given[trait]}: a vector for trait {trait!r}, which is not in --traits "
-                         f"({', '.join(sorted(names))}); add it to --traits")
+        raise AuditError(f"a vector for trait {trait!r}, which is not in `traits` ({', '.join(sorted(names))}); "
+                         "add it to `traits`", "vectors", given[trait])
     specs = [given.get(trait_name(spec), spec) for spec in traits] if traits else list(given.values())
     return [vector_for(lm, spec, batch_size, show) for spec in specs]

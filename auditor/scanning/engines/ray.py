@@ -48,7 +48,7 @@ def _ray():
         import ray
         import ray.data  # noqa: F401
     except ImportError:
-        raise AuditError(f"--engine ray: Ray is not installed; {INSTALL_HINT}") from None
+        raise AuditError(f"Ray is not installed; {INSTALL_HINT}", "engine", "ray") from None
     return ray
 
 
@@ -207,9 +207,9 @@ def _start(ray, config: ScanConfig, show_progress: bool) -> bool:
         try:
             ray.init(address=config.address, logging_level=logging.WARNING, log_to_driver=show_progress)
         except (ConnectionError, ValueError, RuntimeError) as exc:
-            raise AuditError(f"--engine ray: cannot start or join a Ray cluster at "
+            raise AuditError(f"cannot start or join a Ray cluster at "
                              f"{config.address or os.environ.get('RAY_ADDRESS') or 'a local instance'} "
-                             f"({str(exc).splitlines()[0]})") from None
+                             f"({str(exc).splitlines()[0]})", "engine", "ray") from None
     context = ray.data.DataContext.get_current()
     context.execution_options.preserve_order = True  # --limit takes the first records, as locally
     context.enable_progress_bars = show_progress
@@ -222,13 +222,13 @@ def _check_resources(ray, config: ScanConfig, stages: int, fixed: bool) -> None:
     kind, each = ("GPU", config.num_gpus_per_worker) if config.num_gpus_per_worker else ("CPU", 1.0)
     needed, have = stages * config.concurrency * each, ray.cluster_resources().get(kind, 0.0)
     if needed > have:
-        message = (f"--engine ray: {stages} model stage{'s' if stages > 1 else ''} x --concurrency "
-                         f"{config.concurrency} x {each:g} {kind} = {needed:g} {kind}s, the Ray cluster has {have:g} "
-                         f"(lower --concurrency{' or --num-gpus-per-worker' if kind == 'GPU' else ''}, "
-                         "or add nodes)")
+        error = AuditError(f"{stages} model stage{'s' if stages > 1 else ''} x `concurrency` "
+                           f"{config.concurrency} x {each:g} {kind} = {needed:g} {kind}s, the Ray cluster has {have:g} "
+                           f"(lower `concurrency`{' or `num_gpus_per_worker`' if kind == 'GPU' else ''}, "
+                           "or add nodes)", "engine", "ray")
         if fixed:
-            raise AuditError(message)
-        logging.getLogger(__name__).warning("%s; waiting for the autoscaler", message)
+            raise error
+        logging.getLogger(__name__).warning("%s; waiting for the autoscaler", error)
 
 
 def scan_on_ray(config: ScanConfig, show_progress: bool = False) -> ScanResult:
