@@ -7,6 +7,7 @@ import logging
 import click
 
 from ..version import __version__
+from .calibrate import calibrate
 from .common import CONTEXT
 from .doctor import doctor
 from .model import monitor, shift, steer, train
@@ -34,5 +35,5 @@ def main() -> None:
 
 
 for _command in (scan, merge, filter_command, validate, evaluate, report, extract, traits, train, steer, monitor,
-                 shift, doctor):
+                 shift, calibrate, doctor):
     main.add_command(_command)

@@ -1,0 +1,1 @@
+"""What fine-tuning did to a model: activation shifts and behaviour measures."""
