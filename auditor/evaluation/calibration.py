@@ -199,10 +199,9 @@ class Study:
         path, key = out / BASE_FILE, content_hash(self.key())
         if path.is_file() and (known := json.loads(path.read_text(encoding="utf-8"))).get("key") == key:
             return known["values"]
-        with progress(1, "base behaviour", show, unit="model") as step:
-            values = {f"{t}/{m}": v for (t, m), v in measure_behaviour(self.base, self.probes,
-                                                                           self.config.batch_size).items()}
-            step(1)
+        with progress(len(self.probes.measures), "base model's behaviour", show, unit="measure") as step:
+            values = {f"{t}/{m}": v for (t, m), v in measure_behaviour(self.base, self.probes, self.config.batch_size,
+                                                                           step).items()}
         atomic_write_text(path, json.dumps({"key": key, "values": values}, indent=2) + "\n")
         return values
 
@@ -219,7 +218,9 @@ class Study:
         change: dict[str, dict[str, float]] = {t: {} for t in self.traits}
         for s in fine_tuning_shift(self.base, tuned, self.vectors, self.config.batch_size):
             change[s.trait]["shift"] = s.shift
-        for (trait, measure), value in measure_behaviour(tuned, self.probes, self.config.batch_size).items():
+        with progress(len(self.probes.measures), "fine-tuned model's behaviour", show, unit="measure") as step:
+            values = measure_behaviour(tuned, self.probes, self.config.batch_size, step)
+        for (trait, measure), value in values.items():
             if trait in change:
                 change[trait][measure] = value - base_values[f"{trait}/{measure}"]
         return {"name": item.name, "source": item.source, "path": item.path, "records": records,

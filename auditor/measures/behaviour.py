@@ -23,7 +23,7 @@ builds both from this one rule), and the study drops any training example whose 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -38,8 +38,8 @@ from ..model.loading import LoadedModel
 from ..traits import load_trait
 
 HELD_OUT_EVERY = 4
-REFUSAL_TOKENS = 32
-MAX_TOKENS = 384  # prompt + answer tokens of a scored pair
+REFUSAL_TOKENS = 24
+MAX_TOKENS = 256  # prompt + answer tokens of a scored pair
 PREFERENCE, REFUSAL_RATE, SHIFT = "preference", "refusal_rate", "shift"
 NATS, SHARE, ACTIVATION = "nats/token", "share", "activation units"
 
@@ -171,9 +171,16 @@ def refusal_rate(lm: LoadedModel, prompts: list[Messages], batch_size: int = 8) 
     return float(np.mean([is_refusal(lm.tokenizer.decode(a, skip_special_tokens=True)) for a in answers]))
 
 
-def measure_behaviour(lm: LoadedModel, probes: Probes, batch_size: int = 8) -> dict[tuple[str, str], float]:
-    """Every measure's value on this model, by (trait, measure id)."""
-    values = {(p.measure.trait, p.measure.id): preference(lm, p.pairs, batch_size) for p in probes.preferences}
+def measure_behaviour(lm: LoadedModel, probes: Probes, batch_size: int = 8,
+                      on_measure: Callable[[int], None] | None = None) -> dict[tuple[str, str], float]:
+    """Every measure's value on this model, by (trait, measure id); `on_measure(1)` after each."""
+    values = {}
+    for p in probes.preferences:
+        values[p.measure.trait, p.measure.id] = preference(lm, p.pairs, batch_size)
+        if on_measure:
+            on_measure(1)
     if probes.refusal_prompts:
         values["refusal", REFUSAL_RATE] = refusal_rate(lm, probes.refusal_prompts, batch_size)
+        if on_measure:
+            on_measure(1)
     return values
