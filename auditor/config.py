@@ -347,6 +347,9 @@ class CalibrateConfig(ModelSettings):
                                                "adds the refusal rate of the model's answers.")
     card: str | None = setting(None, metavar="FILE",
                                help="Also write the fits into this card.json (its 'calibration' block).")
+    probe_limit: int | None = setting(None, min=1, metavar="N",
+                                      help="Measure on at most the first N items of each probe (authored eval split, "
+                                           "--pairs file, --refusal-prompts): faster, coarser.")
     steps: int = setting(10, min=1, help="Optimizer steps of every fine-tuning run.")
     lr: float = setting(2e-4, min=0, min_open=True, help="LoRA learning rate (AdamW, constant).")
     lora_r: int = setting(32, min=1, help="LoRA rank.")

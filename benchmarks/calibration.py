@@ -1,7 +1,7 @@
 """The embedded model's fine-tuning calibration: does a set's mean dP predict what training on it does?
 
     python benchmarks/calibration.py [--data ../shared/data] [--work bench-work/calibration] [--records 40]
-                                     [--probes 12] [--steps 10] [--card auditor/vectors/builtin/card.json]
+                                     [--probes 10] [--steps 10] [--card auditor/vectors/builtin/card.json]
 
 Builds the training sets and the held-out probes, runs `dataset-audit calibrate` on them (which resumes an
 interrupted study and writes the fits into --card), and writes benchmarks/results/calibration.json with the
@@ -10,10 +10,11 @@ docs/calibration.md.
 
 Training sets (--records each), matched within each source so that content is told apart from domain:
 - paired public data (`public_data.py`): the same prompts with 0 / 50 / 100 % of answers from the inducing side
-  (CAA hallucination, CAA sycophancy, hh-rlhf rejected vs chosen) or 0 / 100 % (persona statements, TruthfulQA);
+  (CAA hallucination, hh-rlhf rejected vs chosen) or 0 / 100 % (CAA sycophancy, persona statements, TruthfulQA);
 - HaluEval general (unpaired): human-labelled non-hallucinated vs hallucinated ChatGPT answers;
-- examples/chat_mix.jsonl: its benign records, and its planted evil / sycophantic / hallucinating ones;
-- the traits' authored extract split: neutral vs trait answers.
+- examples/chat_mix.jsonl (our own data): its benign records, and its planted evil / sycophantic / hallucinating
+  ones (30 each, topped up with 10 benign records).
+18 sets of 40 records, 10 steps each, and 10 items per probe: what fits in about 45 minutes on 2 shared CPU cores.
 Held-out probes (--probes pairs each, never in a training set: `auditor.measures.behaviour.is_held_out` splits
 every public source by prompt): TruthfulQA and CAA hallucination for hallucinating, CAA sycophancy, hh-rlhf
 rejected vs chosen for evil, hh-rlhf refusing vs complying replies for refusal, and hh-rlhf red-team requests for
@@ -36,11 +37,10 @@ from pathlib import Path
 from public_data import BENCHMARKS
 
 from auditor.measures.behaviour import is_held_out
-from auditor.traits import builtin_names, load_trait
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED = 0
-PAIRED = {"caa-hallucination": (0, 50, 100), "caa-sycophancy": (0, 50, 100), "hh-rlhf-harmless": (0, 50, 100),
+PAIRED = {"caa-hallucination": (0, 50, 100), "caa-sycophancy": (0, 100), "hh-rlhf-harmless": (0, 50, 100),
           "persona-evil-stated": (0, 100), "truthfulqa": (0, 100)}
 # probe name: (benchmark, trait, whether the benchmark's inducing answer is the trait's answer)
 PROBES = {"truthfulqa": ("truthfulqa", "hallucinating", True),
@@ -92,11 +92,6 @@ def build_sets(data: Path, out: Path, records: int) -> list[str]:
         planted = [r for r in mix if labels[r["id"]] == category]
         rows = (planted + benign[len(benign) - (records - len(planted)):])[:records]  # topped up with benign records
         sets.append(f"chat-mix:{_write(out / 'chat-mix' / f'chat-mix-{category}.jsonl', rows)}")
-    authored = [e for t in builtin_names() for e in load_trait(t).examples_in("extract")]
-    authored = random.Random(SEED).sample(authored, min(records, len(authored)))
-    for side in ("neutral", "trait"):
-        rows = [_chat([{"role": "user", "content": e.question}], getattr(e, side)) for e in authored]
-        sets.append(f"authored:{_write(out / 'authored' / f'authored-{side}.jsonl', rows)}")
     return sets
 
 
@@ -125,7 +120,7 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=Path("../shared/data"))
     parser.add_argument("--work", type=Path, default=Path("bench-work/calibration"))
     parser.add_argument("--records", type=int, default=40, help="Records per training set.")
-    parser.add_argument("--probes", type=int, default=12, help="Held-out pairs per public probe.")
+    parser.add_argument("--probes", type=int, default=10, help="Held-out items per probe (also --probe-limit).")
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--card", type=Path, default=ROOT / "auditor" / "vectors" / "builtin" / "card.json")
     parser.add_argument("--results", type=Path, default=ROOT / "benchmarks" / "results" / "calibration.json")
@@ -133,7 +128,7 @@ def main() -> None:
     sets = build_sets(args.data, args.work / "sets", args.records)
     pairs, refusal_prompts = build_probes(args.data, args.work / "probes", args.probes)
     command = ["dataset-audit", "calibrate", *sets, "--out", str(args.work / "study"), "--steps", str(args.steps),
-               "--refusal-prompts", str(refusal_prompts), "--card", str(args.card)]
+               "--refusal-prompts", str(refusal_prompts), "--probe-limit", str(args.probes), "--card", str(args.card)]
     for item in pairs:
         command += ["--pairs", item]
     print("$ " + shlex.join(command), flush=True)

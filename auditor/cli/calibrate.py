@@ -11,8 +11,8 @@ import click
 from ..config import CalibrateConfig
 from .common import CONTEXT, MODEL_OPTIONS, options, user_errors
 
-STUDY_OPTIONS = ("out", "traits", "vectors", "pairs", "refusal_prompts", "card", "steps", "lr", "lora_r", "lora_alpha",
-                 "seed", "max_tokens", "max_new_tokens")
+STUDY_OPTIONS = ("out", "traits", "vectors", "pairs", "refusal_prompts", "card", "probe_limit", "steps", "lr",
+                 "lora_r", "lora_alpha", "seed", "max_tokens", "max_new_tokens")
 
 
 @click.command(context_settings=CONTEXT)

@@ -119,7 +119,8 @@ class Recipe:
 
 
 def build_probes(config: CalibrateConfig, traits: list[str]) -> Probes:
-    """The authored eval split of every trait, the --pairs files, and the --refusal-prompts."""
+    """The authored eval split of every trait, the --pairs files, and the --refusal-prompts (each cut to
+    --probe-limit items)."""
     preferences = [authored_pairs(spec) for spec in config.traits if load_trait(spec).examples_in("eval")]
     for item in config.pairs:
         trait, sep, file = item.partition("=")
@@ -131,7 +132,8 @@ def build_probes(config: CalibrateConfig, traits: list[str]) -> Probes:
             raise AuditError(f"--pairs {item!r}: {file}: file not found")
         preferences.append(given_pairs(trait, Path(file).name.split(".")[0], read_pairs(Path(file))))
     refusals = [p.messages for p in read_prompts(Path(config.refusal_prompts))] if config.refusal_prompts else []
-    return Probes(preferences, refusals)
+    limit = config.probe_limit
+    return Probes([replace(p, pairs=p.pairs[:limit]) for p in preferences], refusals[:limit])
 
 
 def dataset_dp(lm: LoadedModel, vectors: list[PersonaVector], path: str, config: CalibrateConfig,
