@@ -99,14 +99,27 @@ def scatter(result: dict, trait: str) -> str:
         colour = COLOURS[i % len(COLOURS)]
         parts.append(f'<circle cx="{W + 8}" cy="{20 + 16 * i}" r="4" fill="{colour}"/>'
                      f'<text x="{W + 16}" y="{24 + 16 * i}">{escape(source)}</text>')
-    parts += [f'<text x="{PAD}" y="{H - PAD + 14}">{x0:+.1f}</text>',
-              f'<text x="{W - 10}" y="{H - PAD + 14}" text-anchor="end">{x1:+.1f}</text>',
+    parts += [f'<text x="{PAD}" y="{H - PAD + 14}">{x0:+.2f}</text>',
+              f'<text x="{W - 10}" y="{H - PAD + 14}" text-anchor="end">{x1:+.2f}</text>',
               f'<text x="{(PAD + W) / 2}" y="{H - 12}" text-anchor="middle">mean {escape(trait)} dP (generate)</text>',
               f'<text x="{PAD - 4}" y="{py(y1) + 4:.1f}" text-anchor="end">{y1:+.3f}</text>',
               f'<text x="{PAD - 4}" y="{py(y0):.1f}" text-anchor="end">{y0:+.3f}</text>',
               f'<text x="12" y="{H / 2}" transform="rotate(-90 12 {H / 2})" text-anchor="middle">change in '
               'preference (nats/token)</text>', "</svg>"]
     return "\n".join(parts)
+
+
+def caveats(result: dict) -> list[str]:
+    """What a reader must weigh with the verdicts: how many fits were tried, and the within-source order."""
+    fits = [f for trait_fits in result["fits"].values() for f in trait_fits]
+    right = sum(f["within_source"][0] for f in fits)
+    total = sum(f["within_source"][1] for f in fits)
+    return [f"{len(fits)} fits were tried (trait × measure × mode); at a 95% level about {len(fits) / 40:.0f} of "
+            "them would have an interval above 0 by chance, so a fit whose interval only just clears 0 is weak "
+            "evidence on its own. Within-source order over all fits: "
+            f"{right} of {total} pairs right ({right / max(total, 1):.0%}; 50% is chance). Where a trait's order is "
+            "near half, its pooled r comes from differences between sources (domains) rather than from the trait "
+            "content of the data."]
 
 
 def verdicts(result: dict) -> list[str]:
@@ -117,10 +130,25 @@ def verdicts(result: dict) -> list[str]:
             lines.append(f"- **{trait}: predicted** by " + "; ".join(
                 f"{f['measure']} in {f['mode']} mode (r {_r(f)}, within source {f['within_source'][0]}/"
                 f"{f['within_source'][1]})" for f in good) + ".")
+        elif not fits:
+            lines.append(f"- **{trait}: not fitted** (see below).")
         else:
             best = max(fits, key=lambda f: f["r"])
             lines.append(f"- **{trait}: not predicted**: no measure's r interval lies above 0 "
                          f"(highest: {best['measure']}, {best['mode']}: r {_r(best)}).")
+    return lines
+
+
+def mode_comparison(result: dict) -> list[str]:
+    """Whether the prompt-token reference (App. I) and cheap mode predict better than generate mode, fit by fit."""
+    by = {(t, f["measure"], f["mode"]): f for t, fits in result["fits"].items() for f in fits}
+    lines = []
+    for mode in ("prompt", "none"):
+        pairs = [(by[k], by[k[:2] + (mode,)]) for k in by if k[2] == "generate" and k[:2] + (mode,) in by]
+        higher = sum(other["r"] > gen["r"] for gen, other in pairs)
+        lines.append(f"- `{mode}` against `generate`: higher r in {higher} of {len(pairs)} trait × measure fits; "
+                     f"predicts in {sum(Fit(**o).predicts for _, o in pairs)} of them, `generate` in "
+                     f"{sum(Fit(**g).predicts for g, _ in pairs)}.")
     return lines
 
 
@@ -162,11 +190,13 @@ def render(result: dict) -> str:
            + (f" and a {machine['gpu']}" if machine["gpu"] else " (no GPU)")
            + f", shared: load average {load['start'][0]:.1f} at the start, {load['end'][0]:.1f} at the end. "
            f"Per set: {min(result['set_seconds'].values()):.0f}–{max(result['set_seconds'].values()):.0f} s.", "",
-           "## Which traits the embedded model's dP predicts", "", *verdicts(result), "",
+           "## Which traits the embedded model's dP predicts", "", *verdicts(result), "", *caveats(result), "",
            "## r next to the paper's", "",
            "Pearson r of mean dP against the change, with bootstrap 95% intervals; the paper's figures are "
            "point estimates over 24 sets (trait expression judged by GPT-4.1-mini) on 7–8B models.", "",
-           *paper_table(result), "", "## Every fit", "", *fits_table(result), "",
+           *paper_table(result), "", "Modes compared (the paper reports the prompt-token reference at r 0.93 / 0.58 / "
+           "0.69 on Qwen; ship it as a scan mode only if it predicts better here):", "", *mode_comparison(result), "",
+           "## Every fit", "", *fits_table(result), "",
            "## Scatter plots", "",
            f"Mean dP ({PLOT_MODE} mode) against the change in the trait's authored preference; the line is the fit.",
            ""]

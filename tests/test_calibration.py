@@ -216,3 +216,21 @@ def test_calibrate_bad_input_is_a_one_line_error(tiny_model_dir, tmp_path, args,
     head = args if args[0].endswith(".jsonl") else [*sets[:3], *args]
     result = run("calibrate", *head, "--model", tiny_model_dir, "--traits", "evil", "--out", tmp_path / "o", "-q")
     assert result.exit_code == 2 and message in result.output, result.output
+
+
+def test_probe_limit_cuts_every_probe(tmp_path):
+    from auditor.config import CalibrateConfig
+    from auditor.evaluation.calibration import build_probes
+
+    pairs = tmp_path / "tqa.jsonl"
+    pairs.write_text("".join(json.dumps({"prompt": f"q{i}", "trait": "a", "neutral": "b"}) + "\n" for i in range(5)))
+    prompts = tmp_path / "harmful.txt"
+    prompts.write_text("".join(f"request {i}\n" for i in range(5)))
+    config = CalibrateConfig(traits=["evil", "refusal"], pairs=[f"evil={pairs}"], refusal_prompts=str(prompts),
+                             probe_limit=3)
+    probes = build_probes(config, ["evil", "refusal"])
+    assert [(p.measure.id, len(p.pairs)) for p in probes.preferences] == [
+        ("preference", 3), ("preference", 3), ("preference:tqa", 3)]
+    assert len(probes.refusal_prompts) == 3 and [m.id for m in probes.measures][-1] == "refusal_rate"
+    full = build_probes(CalibrateConfig(traits=["evil"], pairs=[f"evil={pairs}"]), ["evil"])
+    assert [len(p.pairs) for p in full.preferences] == [20, 5]

@@ -20,6 +20,7 @@ order: over every two sets of one source with different dP, whether the one with
 from __future__ import annotations
 
 import copy
+import gc
 import json
 import math
 import time
@@ -245,6 +246,7 @@ def run_study(study: Study, sets: list[TrainingSet], out: Path, command: str, sh
             result = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
             if result is None or result.get("key") != key:
                 result = {**study.run_set(item, base_values, show), "key": key}
+                gc.collect()  # the fine-tuned copy sits in reference cycles (peft); free it before the next set
                 atomic_write_text(path, json.dumps(result, indent=2) + "\n")
                 computed.append(item.name)
             results.append({**result, "source": item.source})
