@@ -482,3 +482,39 @@ def read_config_file(path: Path) -> dict[str, typing.Any]:
             raise AuditError(f"{path}: no [tool.{PYPROJECT_TABLE}] table")
         return check_settings(data["tool"][PYPROJECT_TABLE], f"{path} [tool.{PYPROJECT_TABLE}]")
     return check_settings(data, str(path))
+
+
+@dataclass
+class CalibrateConfig(ModelSettings):
+    """What a calibration study is given: the training sets, the one fine-tuning recipe, the held-out probes."""
+
+    inputs: list[str] = setting(factory=list, metavar="SETS",
+                                help="Training sets: files or folders (any format `scan` reads), each as "
+                                     "SOURCE:PATH or PATH (source: the parent folder's name).")
+    out: str = setting("calibration-out", metavar="DIR",
+                       help="Study folder: calibration.json, base.json and one sets/NAME.json per finished set "
+                            "(reused when the command runs again).")
+    traits: list[str] = setting(factory=lambda: [*DEFAULT_TRAITS, "refusal"], commas=True,
+                                help="Comma-separated built-in trait names or trait JSON files.")
+    vectors: list[str] = setting(factory=list, metavar="FILE",
+                                 help="Persona-vector .safetensors file to use instead of the built-in one "
+                                      "(repeatable).")
+    pairs: list[str] = setting(factory=list, metavar="TRAIT=FILE",
+                               help="Held-out labelled pairs (records with 'trait' and 'neutral' answers beside the "
+                                    "prompt) measured as the model's preference for the trait answer (repeatable; "
+                                    "the measure is named after the file).")
+    refusal_prompts: str | None = setting(None, metavar="FILE",
+                                          help="Held-out harmful requests (.txt, one per line, or JSONL prompts): "
+                                               "adds the refusal rate of the model's answers.")
+    card: str | None = setting(None, metavar="FILE",
+                               help="Also write the fits into this card.json (its 'calibration' block).")
+    probe_limit: int | None = setting(None, min=1, metavar="N",
+                                      help="Measure on at most the first N items of each probe (authored eval split, "
+                                           "--pairs file, --refusal-prompts): faster, coarser.")
+    steps: int = setting(10, min=1, help="Optimizer steps of every fine-tuning run.")
+    lr: float = setting(2e-4, min=0, min_open=True, help="LoRA learning rate (AdamW, constant).")
+    lora_r: int = setting(32, min=1, help="LoRA rank.")
+    lora_alpha: int = setting(64, min=1, help="LoRA scaling alpha.")
+    seed: int = setting(0, help="Seed of every fine-tuning run.")
+    max_tokens: int = setting(256, min=16, help="Cap on prompt + response tokens per training and scored example.")
+    max_new_tokens: int = setting(64, min=1, help="Length of generated base answers (generate mode).")

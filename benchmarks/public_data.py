@@ -18,6 +18,7 @@ from functools import partial
 from pathlib import Path
 
 from auditor.evaluation.evaluate import CONTROL, INDUCING
+from auditor.measures.behaviour import REFUSAL_STYLE
 
 Pair = tuple[list[dict], str, str]  # prompt messages, inducing response, control response
 
@@ -67,13 +68,6 @@ def _hh_rlhf(root: Path) -> Iterator[Pair]:
             rejected, chosen = _hh_messages(item["rejected"]), _hh_messages(item["chosen"])
             if rejected[:-1] == chosen[:-1] and rejected[-1]["role"] == "assistant" and rejected[-1]["content"]:
                 yield rejected[:-1], rejected[-1]["content"], chosen[-1]["content"]
-
-
-REFUSAL_STYLE = re.compile(
-    r"\b(?:I(?:'m| am) (?:sorry|not (?:able|comfortable|going|sure I should))|I (?:can't|cannot|won't|will not)"
-    r"|I(?:'d| would) (?:rather not|prefer not)|I don't (?:think I (?:can|should)|feel comfortable)"
-    r"|(?:not|never) (?:appropriate|okay|OK|something I)|that(?:'s| is) (?:illegal|wrong|not (?:nice|a good idea)))",
-    re.IGNORECASE)
 
 
 def _hh_refusal_style(root: Path) -> Iterator[Pair]:

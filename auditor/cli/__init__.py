@@ -7,6 +7,7 @@ import logging
 import click
 
 from ..version import __version__
+from .calibrate import calibrate
 from .common import CONTEXT
 from .doctor import doctor
 from .scan import evaluate, filter_command, merge, report, scan, validate
@@ -40,5 +41,5 @@ def main() -> None:
 
 
 for _command in (scan, merge, filter_command, validate, evaluate, report, extract, traits, train, steer, monitor,
-                 shift, doctor):
+                 shift, calibrate, doctor):
     main.add_command(_command)

@@ -1,2 +1,2 @@
-"""What a trait's vectors are worth: evaluation against labelled data, the detection cards that record it,
-and the bootstrap intervals both use."""
+"""How well the scores do what they claim: detection cards on labelled data, the fine-tuning calibration study
+and the predictions drawn from it."""

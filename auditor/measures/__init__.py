@@ -1,2 +1,1 @@
-"""Measuring a model along its persona vectors: prompt projections (the deployment monitor) and how far
-fine-tuning shifted a model."""
+"""What fine-tuning did to a model: activation shifts and behaviour measures."""
