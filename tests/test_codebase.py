@@ -20,7 +20,9 @@ LAYERS = [
     ("auditor.model",),
     ("auditor.traits",),
     ("auditor.vectors",),
+    ("auditor.evaluation.prediction",),  # what scans read of the evaluation wing
     ("auditor.scanning", "auditor.steering"),
+    ("auditor.evaluation",),
     ("auditor.outputs",),
     ("auditor.cli", "auditor.api"),
     ("auditor",),

@@ -21,13 +21,13 @@ SCAN_OPTIONS = ("traits", "vectors", "out", "force", "base_responses", "limit", 
 CI_OPTIONS = ("fail_on", "format", "junit", "sarif")
 
 
-def _gate_and_exit(fail_on: list[str], table, headline: str, config: ScanConfig) -> None:
-    """Check the --fail-on gates on `table`, hand CI its outputs, print the verdicts and exit 0 or 1."""
+def _gate_and_exit(fail_on: list[str], table, summary: dict, headline: str, config: ScanConfig) -> None:
+    """Check the --fail-on gates on `table` and `summary`, hand CI its outputs, print the verdicts and exit 0 or 1."""
     from ..outputs.ci import CiOutputs, write_ci_outputs
     from ..outputs.gate import Gate, check_gates
 
     with user_errors():
-        verdicts = check_gates([Gate.parse(text) for text in fail_on], table)
+        verdicts = check_gates([Gate.parse(text) for text in fail_on], table, summary["traits"])
         write_ci_outputs(CiOutputs.of(config), table, verdicts, headline)
     for verdict in verdicts:
         click.echo("\n".join(verdict.lines()))
@@ -95,7 +95,7 @@ def scan(ctx: click.Context, config_file: str | None, quiet: bool, **given) -> N
         print_results(result, summary, Console(), config.top)
     headline = f"{counts_line(result)} -> {config.out}/"
     click.echo(headline, err=True)
-    _gate_and_exit(config.fail_on, result.table().filter(pa.array(~result.reused)), headline, config)
+    _gate_and_exit(config.fail_on, result.table().filter(pa.array(~result.reused)), summary, headline, config)
 
 
 def _scan_config(ctx: click.Context, config_file: str | None, given: dict) -> ScanConfig:
@@ -137,7 +137,7 @@ def merge(shard_dirs: tuple[str, ...], out: str, fail_on: tuple[str, ...], **ci)
     headline = (f"{len(shard_dirs)} shards, {records['total']} records: {records['scored']} scored, "
                 f"{records['quarantined']} quarantined, {records['truncated']} truncated -> {out}/")
     click.echo(headline, err=True)
-    _gate_and_exit(list(fail_on), table, headline, ScanConfig(**ci))
+    _gate_and_exit(list(fail_on), table, summary, headline, ScanConfig(**ci))
 
 
 @click.command("filter", context_settings=CONTEXT)
@@ -219,7 +219,7 @@ def validate(inputs: tuple[str, ...]) -> None:
               help="Also write the metrics as JSON.")
 @click.option("--benchmark", metavar="NAME",
               help="Record the results in a detection card under this benchmark name: scans then show each "
-                   "trait's verdict (trust / screen only / not detected) beside its scores.")
+                   "trait's verdict (validated / partly validated / not validated) beside its scores.")
 @click.option("--card", type=click.Path(dir_okay=False), metavar="FILE",
               help="The detection card to update with --benchmark [default: CACHE/cards/MODEL.json, which scans "
                    "read].")
@@ -245,7 +245,7 @@ def evaluate(inputs: tuple[str, ...], control: tuple[str, ...], label_field: str
                                                     for k, v in settings.items()})
         done = evaluate_scan(config, [Path(c) for c in control], label_field, not quiet)
         if benchmark:
-            path = update_card(Path(card) if card else None, benchmark, card_mode(config), done)
+            path = update_card(Path(card) if card else None, benchmark, card_mode(config.base_responses), done)
     click.echo(format_table(done.results))
     if done.quarantined:
         click.echo(f"{done.quarantined} records quarantined (not scored); see `dataset-audit validate`", err=True)

@@ -7,15 +7,17 @@ from pathlib import Path
 
 import numpy as np
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from ..scanning.card import MEANING, NOT_DETECTED, NOT_EVALUATED, SCREEN_ONLY, TRUST
+from ..evaluation.prediction import NOT_PREDICTED, Prediction
+from ..scanning.card import MEANING, NOT_EVALUATED, NOT_VALIDATED, PARTLY_VALIDATED, VALIDATED
 from ..scanning.groups import MISSING
 from ..scanning.result import ScanResult
 from ..text import excerpt, short_paths
 
-VERDICT_STYLE = {TRUST: "green", SCREEN_ONLY: "yellow", NOT_DETECTED: "red", NOT_EVALUATED: "dim"}
+VERDICT_STYLE = {VALIDATED: "green", PARTLY_VALIDATED: "yellow", NOT_VALIDATED: "red", NOT_EVALUATED: "dim"}
 GROUPS_SHOWN = 20  # per trait; more groups: those of most concern
 TOP_MARK = " ▲"
 
@@ -95,6 +97,14 @@ def print_groups(summary: dict, signs: dict[str, int], console: Console) -> None
         console.print(Text(f"--group-by {by_field['field']}: no scored record has this field", style="yellow"))
 
 
+def print_prediction(trait: dict, console: Console) -> None:
+    """summary.json's prediction for a trait, else that the score says nothing about what fine-tuning does."""
+    if trait.get("prediction"):
+        console.print(f"  {escape(Prediction.from_json(trait['prediction']).sentence())}")
+    else:
+        console.print(f"  no prediction: {escape(str(trait.get('prediction_note')))}; {NOT_PREDICTED}", style="dim")
+
+
 def print_results(result: ScanResult, summary: dict, console: Console, top: int = 10) -> None:
     """The top flagged samples, each trait's dataset-level view and verdict, and the sources of each trait."""
     console.print(top_flagged_table(result, top))
@@ -109,5 +119,6 @@ def print_results(result: ScanResult, summary: dict, console: Console, top: int 
                           f"{p['mean_margin']:+.3f} (chosen {p['mean_dp_chosen']:+.3f}, rejected "
                           f"{p['mean_dp_rejected']:+.3f}), {p['flagged']} flagged")
         verdict = result.verdicts.get(t.trait, NOT_EVALUATED)
-        console.print(f"  detection on labelled data: [{VERDICT_STYLE[verdict]}]{verdict}[/] - {MEANING[verdict]}")
+        console.print(f"  score [{VERDICT_STYLE[verdict]}]{verdict}[/]: {MEANING[verdict]}")
+        print_prediction(summary["traits"][t.trait], console)
     print_groups(summary, {t.trait: t.sign for t in result.traits}, console)

@@ -15,6 +15,7 @@ import pyarrow.parquet as pq
 
 from ..data import trained_text
 from ..errors import AuditError
+from ..evaluation.prediction import NOT_PREDICTED, Prediction
 from ..files import atomic_write_text, file_sha256
 from ..html import template_environment
 from ..scanning.card import MEANING, NOT_EVALUATED, RULE, card_table, known_cards
@@ -198,6 +199,8 @@ def _card(trait: str, i: int, summary: dict, score: np.ndarray, dp: np.ndarray, 
     info = summary.get("traits", {}).get(trait, {})
     threshold = float(info.get("threshold", math.nan))
     verdict = info.get("verdict", NOT_EVALUATED)
+    prediction = Prediction.from_json(info["prediction"]) if info.get("prediction") else None
+    note = str(info.get("prediction_note") or "the scan recorded no prediction")
     mean_score = float(info.get("mean_score", np.nanmean(score) if score.size else math.nan))
     count = int(info.get("flagged", flagged.sum()))
     return {
@@ -213,7 +216,9 @@ def _card(trait: str, i: int, summary: dict, score: np.ndarray, dp: np.ndarray, 
         "verdict_meaning": MEANING[verdict][0].upper() + MEANING[verdict][1:] + ".",
         "verdict_class": verdict.replace(" ", "-"),
         "layer": info.get("layer", "?"),
-        "sentence": _meaning(trait, mean_score, sign),
+        "prediction": prediction.sentence() if prediction else None,
+        "prediction_note": note,
+        "sentence": _meaning(trait, mean_score, sign, prediction),
         "hist": histogram(score, sign * threshold, below=sign < 0),
     }
 
@@ -352,25 +357,23 @@ def _nice_ticks(lo: float, hi: float, target: int = 5) -> list[float]:
     return [round(first + i * step, 10) for i in range(int((hi - first) / step) + 1)]
 
 
-def _meaning(trait: str, mean_score: float, sign: int = 1) -> str:
-    """One sentence on what the dataset-level mean score says."""
+def _meaning(trait: str, mean_score: float, sign: int, prediction: Prediction | None) -> str:
+    """What the dataset-level mean score says: where the answers sit along the trait's direction, relative to the
+    model's own answers; what training on the data would do only when a calibration fit predicts it."""
     if not math.isfinite(mean_score):
         return "No scored samples."
     size = abs(mean_score)
     if size < 0.05:
-        return (
-            "On average the answers sit where the model's own answers do: "
-            f"the data as a whole does not push toward or away from {trait}."
-        )
-    direction = "toward" if mean_score > 0 else "away from"
-    strength = "slightly" if size < 0.15 else "noticeably" if size < 0.4 else "strongly"
-    eroding = sign < 0 and mean_score < 0
-    concern = f" For {trait} that is the direction of concern: the data would erode it." if eroding else ""
-    return (
-        f"On average an answer sits {size:.2f} of a clear {trait} example's distance {direction} the trait, "
-        f"beyond what the model would say itself: training on this data would {strength} push the model "
-        f"{direction} {trait}.{concern}"
-    )
+        where = (f"On average the answers sit where the model's own answers do along the {trait} direction "
+                 f"(mean score {mean_score:+.2f}).")
+    else:
+        side = "toward" if mean_score > 0 else "away from"
+        concern = " (for this trait, the side of concern)" if sign < 0 and mean_score < 0 else ""
+        where = (f"On average an answer sits {size:.2f} of a clear {trait} example's distance {side} the trait"
+                 f"{concern}, relative to the model's own answers.")
+    if prediction:
+        return where
+    return f"{where} That is where the answers sit, not what training on them would do: {NOT_PREDICTED}."
 
 
 def _when(created: str) -> str:

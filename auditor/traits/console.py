@@ -54,8 +54,10 @@ def print_trait(trait: Trait, console: Console) -> None:
                       "(a negative dP and score)")
 
 
-def print_card(trait: str, rows: list[tuple], verdicts: dict[str, str], console: Console, note: str = "") -> None:
-    """The trait's rows of the detection cards (see auditor.scanning.card), its verdicts and the card's note."""
+def print_card(trait: str, rows: list[tuple], verdicts: dict[str, str], console: Console, note: str = "",
+               predictions: dict[str, str] | None = None) -> None:
+    """The trait's rows of the cards (see auditor.scanning.card), its verdicts, the card's note and, per mode,
+    whether its dP predicted what fine-tuning did."""
     if not rows:
         console.print(f"\n[bold]detection card[/]: none covers {escape(trait)} (dataset-audit evaluate --benchmark)")
         return
@@ -66,5 +68,7 @@ def print_card(trait: str, rows: list[tuple], verdicts: dict[str, str], console:
     for row in rows:
         table.add_row(*map(escape, row[1:]))
     console.print(table)
+    for mode, check in (predictions or {}).items():
+        console.print(f"[bold]fine-tuning ({mode})[/]: {escape(check)}")
     if note:
         console.print(f"[bold]note[/]: {escape(note)}")
