@@ -112,7 +112,7 @@ def test_every_scan_shows_the_prediction_or_why_there_is_none(calibrated):
     text = " ".join(result.output.split())
     assert f"fine-tuning on this set is predicted to raise the model's preference for evil answers over neutral " \
            f"ones by {change:+.2f} nats/token [{low:+.2f}, {high:+.2f}]; r = 0.80 over 16 sets" in text
-    assert "no prediction: no calibration for this model" in text
+    assert "no prediction of what fine-tuning does: no calibration for this model" in text
     html = Path("audit-out/report.html").read_text()
     refusal_card = html[html.index("<h3>refusal</h3>"):][:3000]
     assert "would push" not in refusal_card and "predicted to" not in refusal_card

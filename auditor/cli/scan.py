@@ -42,7 +42,8 @@ def _gate_and_exit(fail_on: list[str], table, summary: dict, headline: str, conf
                    "options given on the command line win.")
 @model_options()
 @options(ScanConfig, *SCAN_OPTIONS, **PATHS)
-@click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
+@click.option("-q", "--quiet", is_flag=True,
+              help="Print only the closing line, the --fail-on verdicts and errors (no progress bars).")
 @click.pass_context
 def scan(ctx: click.Context, config_file: str | None, quiet: bool, **given) -> None:
     """Score every record of DATA (JSONL[.gz], JSON, Parquet, CSV files, folders of them, or saved
@@ -72,7 +73,7 @@ def scan(ctx: click.Context, config_file: str | None, quiet: bool, **given) -> N
     import pyarrow as pa
     from rich.console import Console
 
-    from ..outputs.console import counts_line, print_results
+    from ..outputs.console import closing_block, closing_line, print_results
     from ..outputs.gate import Gate, check_traits
     from ..outputs.report import render_report
     from ..scanning import scan as run_scan
@@ -92,8 +93,10 @@ def scan(ctx: click.Context, config_file: str | None, quiet: bool, **given) -> N
         summary = result.summary()
         folder.write(result.table(), [q.to_json() for q in result.quarantined], summary, result.manifest(config))
         render_report(folder.path)
-        print_results(result, summary, Console(), config.top)
-    headline = f"{counts_line(result)} -> {config.out}/"
+        if not quiet:
+            print_results(result, summary, Console(), config.top)
+            click.echo("\n".join(closing_block(summary, config.out)))
+    headline = closing_line(summary, config.out)
     click.echo(headline, err=True)
     _gate_and_exit(config.fail_on, result.table().filter(pa.array(~result.reused)), summary, headline, config)
 
@@ -124,6 +127,7 @@ def merge(shard_dirs: tuple[str, ...], out: str, fail_on: tuple[str, ...], **ci)
 
     Exit codes: 0 merged (all gates passed), 1 a --fail-on gate failed, 2 usage error or mismatched shards.
     """
+    from ..outputs.console import closing_block, closing_line
     from ..outputs.gate import Gate
     from ..outputs.merge import merge_shards
     from ..outputs.report import render_report
@@ -133,9 +137,9 @@ def merge(shard_dirs: tuple[str, ...], out: str, fail_on: tuple[str, ...], **ci)
             Gate.parse(text)
         table, summary = merge_shards([Path(d) for d in shard_dirs], Path(out))
         render_report(Path(out))
-    records = summary["records"]
-    headline = (f"{len(shard_dirs)} shards, {records['total']} records: {records['scored']} scored, "
-                f"{records['quarantined']} quarantined, {records['truncated']} truncated -> {out}/")
+    for line in closing_block(summary, out):
+        click.echo(line)
+    headline = f"{len(shard_dirs)} shards, {closing_line(summary, out)}"
     click.echo(headline, err=True)
     _gate_and_exit(list(fail_on), table, summary, headline, ScanConfig(**ci))
 

@@ -166,16 +166,20 @@ def summarise(scored: int, quarantine_reasons: list[str], truncated: int, reused
               traits: list[TraitScores], verdicts: dict[str, str],
               predictions: dict[str, tuple[Prediction | None, str]], sources: list[str],
               group_by: str | None = None, groups: list[str] | None = None) -> dict:
-    """summary.json: record counts, quarantine reasons by kind, each trait's dataset-level view with its
+    """summary.json: record counts (`flagged`: the samples flagged for any trait), quarantine reasons by kind, each
+    trait's dataset-level view with its
     verdict (scanning/card.py) and what fine-tuning on the set is predicted to do (`prediction`, null with a
     `prediction_note` saying why there is none: evaluation/prediction.py), and the scored records by source file
     (`sources`, each record's) and, with `group_by`, by that field (`groups`): see scanning/groups.py."""
     reasons = Counter(reason.split(":")[0].split(" (")[0] for reason in quarantine_reasons)
     by_group = {"group_by": {"field": group_by, **group_summary(groups, traits)}} if group_by else {}
+    flagged = np.zeros(scored, dtype=bool)
+    for t in traits:
+        flagged |= t.flagged
     return {
         "records": {"total": scored + len(quarantine_reasons), "scored": scored,
                     "quarantined": len(quarantine_reasons), "truncated": truncated, "reused": reused,
-                    "quarantine_reasons": dict(reasons.most_common())},
+                    "flagged": int(flagged.sum()), "quarantine_reasons": dict(reasons.most_common())},
         "traits": {t.trait: {**t.summary(), "verdict": verdicts.get(t.trait, NOT_EVALUATED),
                              **_prediction(predictions.get(t.trait, (None, NO_CALIBRATION)))} for t in traits},
         "sources": group_summary(sources, traits),
