@@ -15,7 +15,6 @@ from dataclasses import asdict, dataclass, fields
 from ..errors import AuditError
 
 NO_CALIBRATION = "no calibration for this model (`dataset-audit calibrate` makes one)"
-NOT_PREDICTED = "no calibration shows this score predicting what fine-tuning does"
 
 
 @dataclass(frozen=True)
