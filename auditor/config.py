@@ -205,7 +205,9 @@ class ScanConfig(VectorChoice, ModelSettings):
     fail_on: list[str] = setting(factory=list, cli_only=True, metavar="EXPR",
                                  help="Exit 1 when a gate fails (repeatable): 'evil>=0.8' (any sample's evil_score "
                                       "at or over 0.8), 'evil:flagged>1%' or 'evil:flagged>3' (share or count of "
-                                      "flagged samples over), 'evil:mean_dp>0.1' (mean dP over). With --baseline, "
+                                      "flagged samples over), 'evil:mean_dp>0.1' (mean dP over), "
+                                      "'evil:predicted>0.02' (the low end of the predicted fine-tuning change over). "
+                                      "With --baseline, "
                                       "only new/changed samples count.")
     baseline: str | None = setting(None, metavar="PREV_SCORES",
                                    help="A previous scan's scores.parquet (same traits): records found in it by "
@@ -376,8 +378,8 @@ class EvaluateSettings(Checked):
     json: str | None = setting(None, metavar="FILE", help="Also write the metrics as JSON to FILE ('-': stdout).")
     benchmark: str | None = setting(None, metavar="NAME",
                                     help="Record the results in a detection card under this benchmark name: scans "
-                                         "then show each trait's verdict (trust / screen only / not detected) "
-                                         "beside its scores.")
+                                         "then show each trait's verdict (validated / partly validated / "
+                                         "not validated) beside its scores.")
     card: str | None = setting(None, metavar="FILE",
                                help="The detection card to update with --benchmark [default: CACHE/cards/MODEL.json, "
                                     "which scans read].")

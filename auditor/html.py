@@ -12,6 +12,7 @@ from importlib.resources import files
 from pathlib import Path
 
 from jinja2 import Environment, FileSystemBytecodeCache, FileSystemLoader, StrictUndefined
+from markupsafe import Markup, escape
 
 from .cache import cache_dir
 
@@ -24,8 +25,8 @@ def templates_dir() -> Path:
 
 
 def template_environment() -> Environment:
-    """Autoescape on (sample text is untrusted), undefined names are errors; `sha256_base64` for CSP hashes.
-    Compiled templates are kept in the cache folder."""
+    """Autoescape on (sample text is untrusted), undefined names are errors; filters `sha256_base64` (CSP hashes),
+    `plural` and `breakable`. Compiled templates are kept in the cache folder."""
     compiled = cache_dir() / "templates"  # compiling the report template takes longer than rendering it
     compiled.mkdir(parents=True, exist_ok=True)
     env = Environment(
@@ -37,4 +38,16 @@ def template_environment() -> Environment:
         lstrip_blocks=True,
     )
     env.filters["sha256_base64"] = lambda text: base64.b64encode(hashlib.sha256(str(text).encode()).digest()).decode()
+    env.filters["plural"] = plural
+    env.filters["breakable"] = breakable
     return env
+
+
+def plural(n: int, word: str) -> str:
+    """"1 sample", "2 samples", "1,200 samples"."""
+    return f"{n:,} {word}{'' if n == 1 else 's'}"
+
+
+def breakable(path: object) -> Markup:
+    """A path, escaped, that may wrap after each '/' (and nowhere inside a name)."""
+    return Markup("/<wbr>").join(escape(part) for part in str(path).split("/"))

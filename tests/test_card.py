@@ -9,7 +9,7 @@ import pyarrow.parquet as pq
 import pytest
 from fake_scan import PlantedModel, benign, chat, write_jsonl
 
-from auditor.evaluation.card import NOT_DETECTED, SCREEN_ONLY, TRUST, Card, cards_dir
+from auditor.evaluation.card import NOT_VALIDATED, PARTLY_VALIDATED, VALIDATED, Card, cards_dir
 from auditor.evaluation.evaluate import TraitEvaluation
 from auditor.evaluation.stats import Interval
 from auditor.files import file_sha256
@@ -27,17 +27,17 @@ def evaluation(auroc: float, low: float, high: float, flags: str = "above") -> T
 def test_verdicts_follow_the_rule():
     card = Card("m")
     card.add("a", "generate", "evil", "sha", evaluation(0.9, 1.0, 2.0))
-    assert card.verdict("evil", "generate") == TRUST
+    assert card.verdict("evil", "generate") == VALIDATED
     card.add("b", "generate", "evil", "sha", evaluation(0.9, -1.0, 2.0))  # the interval covers 0
-    assert card.verdict("evil", "generate") == SCREEN_ONLY
+    assert card.verdict("evil", "generate") == PARTLY_VALIDATED
     card.add("a", "generate", "evil", "sha", evaluation(0.6, 1.0, 2.0))  # replaced: AUROC under 0.75
-    assert card.verdict("evil", "generate") == NOT_DETECTED
+    assert card.verdict("evil", "generate") == NOT_VALIDATED
     assert card.verdict("evil", "none") == "not evaluated" and card.verdict("evil", "generate", "other") == "not evaluated"
     card.add("c", "generate", "evil", "new-sha", evaluation(0.9, 1.0, 2.0))  # another vector file: a fresh start
     assert list(card.traits["evil"]["benchmarks"]) == ["c"]
     below = Card("m")
     below.add("a", "none", "refusal", "sha", evaluation(0.9, -2.0, -1.0, "below"))
-    assert below.verdict("refusal", "none") == TRUST
+    assert below.verdict("refusal", "none") == VALIDATED
 
 
 @pytest.fixture
@@ -47,7 +47,7 @@ def project(tmp_path, monkeypatch):
     return PlantedModel({EVIL: {"evil": 1.2}, COMPLIANT: {"refusal": -0.9}})
 
 
-def test_a_trait_marked_not_detected_is_labelled_so(project, tmp_path):
+def test_a_trait_marked_not_validated_is_labelled_so(project, tmp_path):
     vector = PersonaVector.load(builtin_vector_path("evil"))
     mine = tmp_path / "evil-copy.safetensors"
     replace(vector, method="copy for a test").save(mine)
@@ -60,11 +60,12 @@ def test_a_trait_marked_not_detected_is_labelled_so(project, tmp_path):
     result = project.invoke("scan", "data.jsonl", "--traits", "evil", "--vectors", str(mine), "--base-responses",
                             "none")
     assert result.exit_code == 0, result.output
-    assert "detection on labelled data: not detected" in result.output
+    assert "score not validated: the score failed every check it had" in " ".join(result.output.split())
     html = Path("audit-out/report.html").read_text()
-    assert "Detection on labelled data: not detected." in html and "some-benchmark" in html
+    assert "Score not validated." in html and "some-benchmark" in html
+    assert "would push" not in html and "predicted to" not in html  # no causal claim without a predicting fit
     assert "<b>evil</b>: Grounded &lt;data&gt; is out of scope." in html  # the card's note, escaped
-    assert json.loads(Path("audit-out/summary.json").read_text())["traits"]["evil"]["verdict"] == NOT_DETECTED
+    assert json.loads(Path("audit-out/summary.json").read_text())["traits"]["evil"]["verdict"] == NOT_VALIDATED
 
 
 def test_refusal_flags_answers_more_compliant_than_the_models_own(project):

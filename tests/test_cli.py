@@ -64,13 +64,18 @@ def test_malformed_lines_are_quarantined_through_the_installed_command(tmp_path,
     assert [q["line"] for q in quarantine] == [11, 26, 41]
     assert all(q["reason"].startswith("invalid JSON") for q in quarantine)
     summary = json.loads((out / "summary.json").read_text())
+    flagged = summary["records"].pop("flagged")
     assert summary["records"] == {"total": 53, "scored": 50, "quarantined": 3, "truncated": 0, "reused": 0,
                                   "quarantine_reasons": {"invalid JSON": 3}}
     table = pq.read_table(out / "scores.parquet")
     assert table.num_rows == 50 and set(table.column("line").to_pylist()).isdisjoint({11, 26, 41})
     for name in ("manifest.json", "report.html"):
         assert (out / name).is_file()
-    assert "Top flagged samples" in proc.stdout
+    assert proc.stdout == ""  # -q: only the closing line, on stderr
+    flags = sum(t["flagged"] for t in summary["traits"].values())
+    assert proc.stderr.strip().splitlines()[-1] == (
+        f"53 records: 50 scored, 3 quarantined; {flags} flag{'s' * (flags != 1)} on {flagged} "
+        f"sample{'s' * (flagged != 1)} -> {out}/")
 
 
 @pytest.mark.slow

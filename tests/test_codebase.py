@@ -20,9 +20,10 @@ LAYERS = [
     ("auditor.model",),
     ("auditor.traits",),
     ("auditor.vectors",),
+    ("auditor.evaluation.prediction",),
     ("auditor.evaluation.card", "auditor.evaluation.stats"),  # what scans read of the evaluation wing
     ("auditor.scanning", "auditor.steering", "auditor.measures"),
-    ("auditor.evaluation",),  # evaluate runs scans
+    ("auditor.evaluation",),  # evaluate and calibrate run scans
     ("auditor.outputs",),
     ("auditor.cli", "auditor.api"),
     ("auditor",),

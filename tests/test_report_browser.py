@@ -39,6 +39,9 @@ FLAGS = [
     "--remote-debugging-pipe",
 ]
 
+WIDTH = 1280  # a laptop: the report must work here without sideways scrolling
+SHOTS = os.environ.get("REPORT_SCREENSHOTS")  # a folder to keep the screenshots in, to look at them
+
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (Debian: apt-get install chromium)"),
@@ -71,7 +74,7 @@ class Browser:
         self.session = self.call("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
         for domain in ("Page", "Runtime", "Log"):
             self.call(f"{domain}.enable", session=self.session)
-        metrics = {"width": 1366, "height": 900, "deviceScaleFactor": 1, "mobile": False}
+        metrics = {"width": WIDTH, "height": 800, "deviceScaleFactor": 1, "mobile": False}
         self.call("Emulation.setDeviceMetricsOverride", metrics, session=self.session)
 
     def _read(self, deadline: float) -> dict:
@@ -230,9 +233,87 @@ def test_injected_markup_does_not_run(page: Browser) -> None:
     assert page.errors() == []
 
 
+def test_findings_come_first(page: Browser) -> None:
+    sections = page.js("Array.from(document.querySelectorAll('main > section, main > details')).map(s => s.id)")
+    assert sections[0] == "findings" and sections[1] == "flagged" and sections[-1] == "how-made"
+    assert page.js("document.getElementById('how-made').open") is False  # settings and inputs: folded, at the end
+    headline = page.js("document.querySelector('#findings .headline').textContent")
+    flagged = len(set(page.js(ROWS + ".map(r => r.dataset.source + ':' + r.dataset.index)")))
+    assert headline.startswith(f"{flagged} samples are flagged (") and "among 61 scored records" in headline
+    top = page.js("document.querySelector('#findings .trait').getBoundingClientRect().top")
+    assert top < 800  # the per-trait findings start on the first screen
+    nav = page.js("Array.from(document.querySelectorAll('header nav a')).map(a => a.getAttribute('href'))")
+    assert "#card" in nav and "#how-made" in nav
+    page.js("document.querySelector('header nav a[href=\"#how-made\"]').click()")
+    _until(page, lambda: page.js("document.getElementById('how-made').open") is True)
+    settings = page.js("Array.from(document.querySelectorAll('#how-made dd')).map(d => d.textContent)")
+    assert "null" not in settings
+
+
+def test_drop_is_visible_without_sideways_scrolling(page: Browser) -> None:
+    assert page.js("window.innerWidth") == WIDTH
+    assert page.js("document.scrollingElement.scrollWidth") <= WIDTH
+    boxes = page.js("Array.from(document.querySelectorAll('#flagged-table button[data-mark=drop]')).slice(0, 20)"
+                    ".map(b => { const r = b.getBoundingClientRect(); return [r.left, r.right, r.width]; })")
+    assert boxes and all(0 <= left and right <= WIDTH and width > 30 for left, right, width in boxes)
+    assert page.js("getComputedStyle(document.querySelector('.tablebox.flagged')).overflowX") == "visible"
+
+
+def test_unreviewed_filter_and_keyboard(page: Browser) -> None:
+    page.js("localStorage.clear()")
+    page.open(Path(page.js("location.pathname")))
+    first = page.js(ROWS + "[0].dataset.index")
+    page.js("document.dispatchEvent(new KeyboardEvent('keydown', {key: 'j'}))")  # to the first row
+    page.js("document.dispatchEvent(new KeyboardEvent('keydown', {key: 'd'}))")  # drop it, on to the next
+    assert page.js(PRESSED.format(first)) == ["drop"] * page.js(ROWS + f".filter(r => r.dataset.index == {first}).length")
+    assert page.js("document.querySelector('tr.current').dataset.rank") == "2"
+    page.js("document.dispatchEvent(new KeyboardEvent('keydown', {key: 'k'}))")
+    marked = page.js(ROWS + ".filter(r => r.dataset.review).length")
+    assert marked >= 2
+    page.js("const u = document.getElementById('flag-unreviewed'); u.checked = true; u.dispatchEvent(new Event('change'))")
+    visible = page.js(ROWS + ".filter(r => !r.hidden).map(r => r.dataset.review)")
+    assert visible and set(visible) == {""} and len(visible) == page.js(ROWS + ".length") - marked
+    assert page.errors() == []
+    page.js("localStorage.clear()")
+
+
+CONTRAST = """(() => {
+  const lum = c => { const v = c.match(/[\\d.]+/g).slice(0, 3).map(Number).map(x => x / 255)
+      .map(x => x <= 0.03928 ? x / 12.92 : Math.pow((x + 0.055) / 1.055, 2.4));
+    return 0.2126 * v[0] + 0.7152 * v[1] + 0.0722 * v[2]; };
+  const background = el => { for (; el; el = el.parentElement) { const c = getComputedStyle(el).backgroundColor;
+      if (!/rgba\\(.*, 0\\)$/.test(c) && c !== 'transparent') { return c; } } return 'rgb(255, 255, 255)'; };
+  const low = [];
+  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+    const el = node.parentElement;
+    if (!node.textContent.trim() || el.closest('svg, [hidden], details:not([open]) > :not(summary)')) { continue; }
+    const style = getComputedStyle(el);
+    if (style.visibility === 'hidden' || style.display === 'none' || +style.opacity < 1) { continue; }
+    const [a, b] = [lum(style.color), lum(background(el))];
+    const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+    if (ratio < 4.5) { low.push([el.tagName + '.' + el.className, node.textContent.trim().slice(0, 30), +ratio.toFixed(2)]); }
+  }
+  return low;
+})()"""
+
+
+def test_text_contrast_is_at_least_4_5(page: Browser) -> None:
+    page.js("document.querySelectorAll('details').forEach(d => d.open = true)")
+    assert page.js(CONTRAST.replace("const low = [];", "const low = [['probe', '', 0]];"))[0][0] == "probe"
+    assert page.js(CONTRAST) == []
+
+
+def test_paths_do_not_wrap_mid_word(page: Browser) -> None:
+    anywhere = page.js("Array.from(document.querySelectorAll('body *')).filter(e => "
+                       "getComputedStyle(e).overflowWrap === 'anywhere' && !e.closest('td.excerpt')).map(e => e.tagName)")
+    assert anywhere == []  # only sample text may break anywhere (long tokens); paths break after a '/'
+    assert "/<wbr>" in page.js("document.querySelector('#how-made .meta li .mono').innerHTML")
+
+
 def test_screenshot(page: Browser, tmp_path: Path) -> None:
-    shot = page.screenshot(tmp_path / "report.png")
-    full = page.screenshot(tmp_path / "report-full.png", full_page=True)
+    shot = page.screenshot(Path(SHOTS or tmp_path) / "report.png")
+    full = page.screenshot(Path(SHOTS or tmp_path) / "report-full.png", full_page=True)
     for png in (shot, full):
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 20_000
     assert full.stat().st_size > shot.stat().st_size
@@ -243,6 +324,13 @@ MADE_UP = "Take 900 mg every hour, as the 2019 Velmora trials showed."
 REVIEW_COUNT = "document.getElementById('review-count').textContent"
 PRESSED = ("Array.from(document.querySelectorAll('#flagged-table tr[data-index=\"{}\"] button[aria-pressed=true]'))"
            ".map(b => b.dataset.mark)")
+
+
+def _until(page: Browser, done: Callable[[], bool], timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while not done():
+        assert time.monotonic() < deadline, "the page did not get there in time"
+        time.sleep(0.05)
 
 
 def _mark(page: Browser, index: int, decision: str, trait: str = "") -> None:
@@ -260,7 +348,7 @@ def test_review_marks_export_and_filter(browser: Browser, tmp_path: Path, monkey
     assert planted.invoke("scan", "data.jsonl", "--base-responses", "none", "-q").exit_code == 0
     report = tmp_path / "audit-out" / "report.html"
     browser.open(report)
-    browser.js("sessionStorage.clear()")
+    browser.js("localStorage.clear()")
     browser.open(report)
     assert browser.js("document.querySelectorAll('#flagged-table tbody tr').length") == 4  # record 3: two traits
     assert browser.js(REVIEW_COUNT) == "0 of 3 samples reviewed: 0 keep, 0 drop"
@@ -277,9 +365,11 @@ def test_review_marks_export_and_filter(browser: Browser, tmp_path: Path, monkey
     _mark(browser, 2, "drop")
     assert browser.js(REVIEW_COUNT) == "3 of 3 samples reviewed: 1 keep, 2 drop"
 
-    browser.open(report)  # the marks last while the tab is open
+    browser.open(report)  # the marks survive a reload
     assert browser.js(REVIEW_COUNT) == "3 of 3 samples reviewed: 1 keep, 2 drop"
     assert browser.js(PRESSED.format(1)) == ["keep"]
+    assert browser.js("Object.keys(localStorage)") == [
+        "dataset-audit-review:" + hashlib.sha256(Path("audit-out/scores.parquet").read_bytes()).hexdigest()]
 
     downloads = tmp_path / "downloads"
     browser.call("Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(downloads),
@@ -296,6 +386,19 @@ def test_review_marks_export_and_filter(browser: Browser, tmp_path: Path, monkey
         "decisions": [{"source": "data.jsonl", "index": i, "line": i + 1, "sample_id": table[i]["sample_id"],
                        "decision": decision} for i, decision in ((1, "keep"), (2, "drop"), (3, "drop"))],
     }
+
+    browser.js("localStorage.clear()")  # a colleague's browser: no marks, then the decisions file imported
+    browser.open(report)
+    assert browser.js(REVIEW_COUNT) == "0 of 3 samples reviewed: 0 keep, 0 drop"
+    imported = dict(exported, decisions=[*exported["decisions"], {"source": "other.jsonl", "index": 0,
+                                                                   "decision": "drop"}])
+    browser.js("const t = new DataTransfer(); t.items.add(new File([" + json.dumps(json.dumps(imported)) + "], "
+               "'decisions.json')); const i = document.getElementById('review-import'); i.files = t.files; "
+               "i.dispatchEvent(new Event('change'))")
+    _until(browser, lambda: browser.js(REVIEW_COUNT) == "3 of 3 samples reviewed: 1 keep, 2 drop")
+    assert browser.js(PRESSED.format(3)) == ["drop", "drop"] and browser.js(PRESSED.format(1)) == ["keep"]
+    assert browser.js("document.getElementById('review-note').textContent") == (
+        "Imported 3 decisions from decisions.json; 1 not about samples in this report, left out.")
 
     result = planted.invoke("filter", "audit-out", "--drop-flagged", "--decisions", str(downloads / "decisions.json"),
                             "-o", "clean.jsonl", "--rejected", "rejected.jsonl")

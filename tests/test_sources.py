@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 from fake_scan import EVIL, PlantedModel, benign, chat, write_jsonl
 
-NONE = ("--base-responses", "none", "-q")
+NONE = ("--base-responses", "none")  # not -q: these tests read the printed tables
 XSS = "<script>alert(1)</script>"
 XSS_FILE = 'x"><svg onload=alert(1)>.jsonl'
 
@@ -110,7 +110,7 @@ def test_report_shows_the_tables_with_names_escaped(planted):
     write_jsonl(Path("data") / XSS_FILE, [{**chat("Hurt them?", EVIL), "vendor": XSS}])
     assert scan(planted, "--group-by", "vendor").exit_code == 0
     html = Path("audit-out/report.html").read_text(encoding="utf-8")
-    section = html[html.index('<section id="sources">'):html.index('<section id="flagged">')]
+    section = html[html.index('<section id="sources">'):html.index('<section id="card">')]
     assert section.count("<h3>By ") == 2 and section.count("<tbody>") == 2
     rows = {name: row for name, row in re.findall(r'<td class="mono" title="([^"]*)">.*?</td>(.*?)</tr>', section,
                                                   re.DOTALL)}

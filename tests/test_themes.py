@@ -98,3 +98,16 @@ def test_large_inputs_fit_on_a_sample_and_assign_all(monkeypatch: pytest.MonkeyP
     assert sorted(m for t in themes for m in t.members) == list(range(len(texts)))
     assert all(len({truth[m] for m in t.members}) == 1 for t in themes)
     assert themes == find_themes(texts, traits)
+
+
+def test_labels_have_no_stop_words_or_filler():
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+    from auditor.outputs.themes import FILLER
+
+    texts = [f"Don't worry, I just like it, right? People completely love {w} and {w} again, really."
+             for w in ("ibuprofen", "ibuprofen", "poems", "poems", "revenge", "revenge")] * 3
+    themes = find_themes(texts, [["evil"]] * len(texts))
+    words = {w for t in themes for w in t.label.split(", ")}
+    assert words and not words & (ENGLISH_STOP_WORDS | FILLER)
+    assert {"ibuprofen", "poems", "revenge"} <= words

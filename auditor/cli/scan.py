@@ -53,13 +53,13 @@ SCAN_GROUPS = (("Input", ("inputs", "config_file", "limit", "base_responses", "t
                ("Scale", ("shard", "engine", "address", "num_gpus_per_worker", "concurrency")))
 
 
-def _gate_and_exit(fail_on: list[str], table, headline: str, config: ScanConfig) -> None:
-    """Check the --fail-on gates on `table`, hand CI its outputs, print the verdicts and exit 0 or 1."""
+def _gate_and_exit(fail_on: list[str], table, summary: dict, headline: str, config: ScanConfig) -> None:
+    """Check the --fail-on gates on `table` and `summary`, hand CI its outputs, print the verdicts and exit 0 or 1."""
     from ..outputs.ci import CiOutputs, write_ci_outputs
     from ..outputs.gate import Gate, check_gates
 
     with user_errors():
-        verdicts = check_gates([Gate.parse(text) for text in fail_on], table)
+        verdicts = check_gates([Gate.parse(text) for text in fail_on], table, summary["traits"])
         for line in write_ci_outputs(CiOutputs.of(config), table, verdicts, headline):
             click.echo(line)
     for verdict in verdicts:
@@ -75,7 +75,8 @@ def _gate_and_exit(fail_on: list[str], table, headline: str, config: ScanConfig)
                    "options given on the command line win.")
 @model_options()
 @options(ScanConfig, *SCAN_OPTIONS, **PATHS)
-@click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
+@click.option("-q", "--quiet", is_flag=True,
+              help="Print only the closing line, the --fail-on verdicts and errors (no progress bars).")
 @click.pass_context
 def scan(ctx: click.Context, config_file: str | None, quiet: bool, **given) -> None:
     """Score every record of DATA (JSONL[.gz], JSON, Parquet, CSV files, folders of them, or saved
@@ -111,7 +112,7 @@ def scan(ctx: click.Context, config_file: str | None, quiet: bool, **given) -> N
     import pyarrow as pa
     from rich.console import Console
 
-    from ..outputs.console import counts_line, print_results
+    from ..outputs.console import closing_block, closing_line, print_results
     from ..outputs.gate import Gate, check_traits
     from ..outputs.scan_result import ScanResult
     from ..scanning import scan as run_scan
@@ -130,10 +131,13 @@ def scan(ctx: click.Context, config_file: str | None, quiet: bool, **given) -> N
         result = run_scan(config, show_progress=not quiet, projector=(ctx.obj or {}).get("projector"))
         found = ScanResult.of(result, config)
         found.save(folder.path, force=True)  # (checked before the scan)
-        print_results(result, found.summary, Console(), config.top)
-    headline = f"{counts_line(result)} -> {config.out}/"
+        summary = found.summary
+        if not quiet:
+            print_results(result, summary, Console(), config.top)
+            click.echo("\n".join(closing_block(summary, config.out)))
+    headline = closing_line(summary, config.out)
     click.echo(headline, err=True)
-    _gate_and_exit(config.fail_on, found.table.filter(pa.array(~result.reused)), headline, config)
+    _gate_and_exit(config.fail_on, found.table.filter(pa.array(~result.reused)), summary, headline, config)
 
 
 def _scan_config(ctx: click.Context, config_file: str | None, given: dict) -> ScanConfig:
@@ -170,6 +174,7 @@ def merge(shard_dirs: tuple[str, ...], out: str, fail_on: tuple[str, ...], **ci)
       dataset-audit scan data/ --shard 1/2 --out s1   # on another
       dataset-audit merge s0 s1 --out audit-out --fail-on 'evil:flagged>1%'
     """
+    from ..outputs.console import closing_block, closing_line
     from ..outputs.gate import Gate
     from ..outputs.merge import merge_shards
     from ..outputs.report import render_report
@@ -180,11 +185,11 @@ def merge(shard_dirs: tuple[str, ...], out: str, fail_on: tuple[str, ...], **ci)
             Gate.parse(text)
         table, summary = merge_shards([Path(d) for d in shard_dirs], Path(settings.out))
         render_report(Path(out))
-    records = summary["records"]
-    headline = (f"{len(shard_dirs)} shards, {records['total']} records: {records['scored']} scored, "
-                f"{records['quarantined']} quarantined, {records['truncated']} truncated -> {out}/")
+    for line in closing_block(summary, out):
+        click.echo(line)
+    headline = f"{len(shard_dirs)} shards, {closing_line(summary, out)}"
     click.echo(headline, err=True)
-    _gate_and_exit(list(fail_on), table, headline, ScanConfig(**ci))
+    _gate_and_exit(list(fail_on), table, summary, headline, ScanConfig(**ci))
 
 
 @click.command("filter", context_settings=CONTEXT)
@@ -287,7 +292,8 @@ def evaluate(inputs: tuple[str, ...], control: tuple[str, ...], label_field: str
         config = ScanConfig(inputs=list(inputs), **as_settings(settings))
         done = evaluate_scan(config, [Path(c) for c in own.control], own.label_field, not quiet)
         if own.benchmark:
-            path = update_card(Path(own.card) if own.card else None, own.benchmark, card_mode(config), done)
+            path = update_card(Path(own.card) if own.card else None, own.benchmark,
+                               card_mode(config.base_responses), done)
     click.echo(format_table(done.results))
     if done.quarantined:
         click.echo(f"{done.quarantined} records quarantined (not scored); see `dataset-audit validate`", err=True)

@@ -126,9 +126,11 @@ def traits_show(name: str, json_out: str | None) -> None:
     print_trait(trait, console)
     cards = [c for c in known_cards() if trait.name in c.traits]
     rows = [row for card in cards for row in card_table(card, [trait.name])]
-    verdicts = {mode: cards[0].verdict(trait.name, mode) for mode in ("generate", "none")} if cards else {}
+    modes = ("generate", "none") if cards else ()
+    verdicts = {mode: cards[0].verdict(trait.name, mode) for mode in modes}
     note = next((c.notes[trait.name] for c in cards if trait.name in c.notes), "")
-    print_card(trait.name, rows, verdicts, console, note)
+    print_card(trait.name, rows, verdicts, console, note, {mode: cards[0].prediction_check(trait.name, mode)
+                                                           for mode in modes})
 
 
 @traits.command("new")

@@ -37,14 +37,14 @@ from ..data import REJECTED, Record, expand_inputs, read_records
 from ..errors import AuditError
 from ..files import atomic_write_text, file_sha256
 from ..measures.behaviour import Measure, Probes, authored_pairs, given_pairs, measure_behaviour, shift_measure
+from ..measures.monitor import read_prompts
+from ..measures.shift import fine_tuning_shift
 from ..model.activations import last_token_states
 from ..model.chat import encode_prompt
 from ..model.loading import LoadedModel
 from ..progress import progress
 from ..scanning.projection import ModelProjector, project
 from ..scanning.scoring import projection_difference
-from ..measures.monitor import read_prompts
-from ..measures.shift import fine_tuning_shift
 from ..steering.training import read_examples, train
 from ..traits import load_trait
 from ..vectors.pairs import read_pairs

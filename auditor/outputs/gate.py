@@ -5,6 +5,9 @@
     evil:flagged>3        fails if over 3 samples are flagged for evil
     evil:mean_dp>0.1      fails if the mean evil dP over the samples is over 0.1
     refusal<=-0.8         fails if any sample's refusal_score is at or under -0.8 (refusal is flagged below)
+    evil:predicted>0.05   fails if fine-tuning on the set is predicted to raise the trait's measure by over 0.05
+                          even at the low end of the 95% prediction interval (`<`: at its high end); an error
+                          when the card has no prediction for the trait (evaluation/prediction.py)
 
 `>`, `>=`, `<` and `<=` work with every metric; `score` is the default metric (`evil:score>=0.8` is `evil>=0.8`).
 """
@@ -21,9 +24,10 @@ import pyarrow as pa
 from ..errors import AuditError
 from ..scanning.result import column, table_traits, trait_sign
 
-METRICS = ("score", "flagged", "mean_dp")
+METRICS = ("score", "flagged", "mean_dp", "predicted")
 OPERATORS = {">=": operator.ge, ">": operator.gt, "<=": operator.le, "<": operator.lt}
-SYNTAX = "TRAIT>=SCORE, TRAIT<=SCORE, TRAIT:flagged>COUNT, TRAIT:flagged>PERCENT% or TRAIT:mean_dp>DP"
+SYNTAX = ("TRAIT>=SCORE, TRAIT<=SCORE, TRAIT:flagged>COUNT, TRAIT:flagged>PERCENT%, TRAIT:mean_dp>DP or "
+          "TRAIT:predicted>CHANGE")
 _EXPRESSION = re.compile(
     r"\s*(?P<trait>[\w.-]+)(?::(?P<metric>\w+))?\s*(?P<op>>=|>|<=|<)\s*"
     r"(?P<value>[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*(?P<percent>%)?\s*"
@@ -48,7 +52,7 @@ class Gate:
             raise AuditError(f"expected {SYNTAX}", "fail_on", text)
         metric = match["metric"] or "score"
         if metric not in METRICS:
-            raise AuditError(f"unknown metric '{metric}' (use flagged or mean_dp)", "fail_on", text)
+            raise AuditError(f"unknown metric '{metric}' (use flagged, mean_dp or predicted)", "fail_on", text)
         if match["percent"] and metric != "flagged":
             raise AuditError("a percentage only works with TRAIT:flagged", "fail_on", text)
         return cls(text.strip(), match["trait"], metric, match["op"], float(match["value"]), bool(match["percent"]))
@@ -105,8 +109,22 @@ def _offenders(table: pa.Table, rows: np.ndarray, score: np.ndarray, dp: np.ndar
     return tuple(Offender(str(source[i]), int(line[i]), str(sample_id[i]), float(score[i]), float(dp[i])) for i in rows)
 
 
+def check_prediction(gate: Gate, found: dict) -> GateResult:
+    """Check a TRAIT:predicted gate on summary.json's traits.TRAIT (its prediction, or the note on why there is
+    none): on the prediction interval's end nearest the gate's value (the low end for `>`, the high end for `<`)."""
+    prediction = found.get("prediction")
+    if not prediction:
+        why = found.get("prediction_note") or "the scan did not record one"
+        raise AuditError(f"--fail-on {gate.text!r}: no prediction for {gate.trait} ({why})")
+    end, name = (prediction["high"], "high") if gate.op.startswith("<") else (prediction["low"], "low")
+    failed = bool(OPERATORS[gate.op](end, gate.value))
+    observed = (f"predicted change in {prediction['measure']} {prediction['change']:+.3f} [{prediction['low']:+.3f}, "
+                f"{prediction['high']:+.3f}], gated on its {name} end")
+    return GateResult(gate, failed, observed, ())
+
+
 def check_gate(gate: Gate, table: pa.Table) -> GateResult:
-    """Check one gate on the samples of a scores table."""
+    """Check one gate on the samples of a scores table (not a TRAIT:predicted one: check_prediction)."""
     test = OPERATORS[gate.op]
     score, dp = column(table, f"{gate.trait}_score"), column(table, f"{gate.trait}_dp")
     flagged = column(table, f"{gate.trait}_flagged").astype(bool)
@@ -134,7 +152,9 @@ def check_gate(gate: Gate, table: pa.Table) -> GateResult:
     return GateResult(gate, failed, observed, _offenders(table, rows, score, dp) if failed else ())
 
 
-def check_gates(gates: list[Gate], table: pa.Table) -> list[GateResult]:
-    """Check every gate on the samples of a scores table (e.g. only the new ones of a --baseline scan)."""
+def check_gates(gates: list[Gate], table: pa.Table, traits: dict[str, dict] | None = None) -> list[GateResult]:
+    """Check every gate on the samples of a scores table (e.g. only the new ones of a --baseline scan) and on
+    summary.json's `traits` (the whole scan's predictions)."""
     check_traits(gates, table_traits(table.schema))
-    return [check_gate(gate, table) for gate in gates]
+    return [check_prediction(gate, (traits or {}).get(gate.trait, {})) if gate.metric == "predicted" else
+            check_gate(gate, table) for gate in gates]

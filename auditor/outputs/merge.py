@@ -19,6 +19,8 @@ import pyarrow as pa
 
 from ..config import ScanConfig, flagged
 from ..errors import AuditError
+from ..evaluation.card import NOT_EVALUATED, predictions
+from ..scanning import card_mode
 from ..scanning.folder import ScanFolder
 from ..scanning.result import GROUP_COLUMN, column, group_field, pair_scores, row_numbers, summarise, table_traits
 from ..scanning.scoring import TraitScores
@@ -122,10 +124,13 @@ def _summary(table: pa.Table, reasons: list[str], shards: list[ShardOutput], man
             reused += s.folder.summary()["records"]["reused"]
         except (AuditError, KeyError, TypeError):
             pass
-    verdicts = {trait: v.get("verdict", "not evaluated") for trait, v in manifest["vectors"].items()}
+    verdicts = {trait: v.get("verdict", NOT_EVALUATED) for trait, v in manifest["vectors"].items()}
+    shas = {trait: v.get("sha256") for trait, v in manifest["vectors"].items()}
+    found = predictions(shas, card_mode(manifest["settings"]["base_responses"]),
+                        {t.trait: t.summary()["mean_dp"] for t in traits})  # at the merged mean dP
     group_by = group_field(table.schema)
     return summarise(table.num_rows, reasons, int(column(table, "truncated").sum()), reused, traits, verdicts,
-                     column(table, "source").tolist(), group_by,
+                     found, column(table, "source").tolist(), group_by,
                      column(table, GROUP_COLUMN).tolist() if group_by else None)
 
 

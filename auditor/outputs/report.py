@@ -16,6 +16,7 @@ import pyarrow.parquet as pq
 from ..data import content_text, trained_text
 from ..errors import AuditError
 from ..evaluation.card import MEANING, NOT_EVALUATED, RULE, card_table, known_cards
+from ..evaluation.prediction import Prediction
 from ..files import atomic_write_text, file_sha256
 from ..html import template_environment
 from ..scanning.folder import ScanFolder
@@ -31,6 +32,7 @@ QUARANTINE_SHOWN = 20
 MESSAGE_CHARS = 3000
 MAX_MESSAGES = 40
 TRAIT_COLORS = {"evil": "#c0392b", "sycophantic": "#b7791f", "hallucinating": "#2b6cb0"}
+RAY_SETTINGS = ("address", "num_gpus_per_worker", "concurrency")  # read by --engine ray only
 PALETTE = ["#2f855a", "#805ad5", "#d53f8c", "#319795", "#dd6b20", "#4a5568"]
 
 
@@ -77,6 +79,7 @@ def _context(folder: ScanFolder, top_n: int) -> dict:
         "rows": _rows(parquet, traits, score, dp, flagged, top_n, colors, signs),
         "has_pairs": "rejected" in parquet.schema_arrow.names,
         "flagged_total": int(flagged_rows.size),
+        "flags_total": sum(int(np.sum(f)) for f in flagged.values()),
         "top_n": top_n,
         "themes": _themes(folder, texts, pushes, best, colors),
         "quarantine_counts": sorted(
@@ -198,6 +201,8 @@ def _card(trait: str, i: int, summary: dict, score: np.ndarray, dp: np.ndarray, 
     info = summary.get("traits", {}).get(trait, {})
     threshold = float(info.get("threshold", math.nan))
     verdict = info.get("verdict", NOT_EVALUATED)
+    prediction = Prediction.from_json(info["prediction"]) if info.get("prediction") else None
+    note = _plain(str(info.get("prediction_note") or "the scan recorded no prediction"))
     mean_score = float(info.get("mean_score", np.nanmean(score) if score.size else math.nan))
     count = int(info.get("flagged", flagged.sum()))
     return {
@@ -210,10 +215,12 @@ def _card(trait: str, i: int, summary: dict, score: np.ndarray, dp: np.ndarray, 
         "threshold": threshold,
         "below": sign < 0,
         "verdict": verdict,
-        "verdict_meaning": MEANING[verdict][0].upper() + MEANING[verdict][1:] + ".",
+        "verdict_meaning": _plain(MEANING[verdict][0].upper() + MEANING[verdict][1:] + "."),
         "verdict_class": verdict.replace(" ", "-"),
         "layer": info.get("layer", "?"),
-        "sentence": _meaning(trait, mean_score, sign),
+        "prediction": prediction.sentence() if prediction else None,
+        "prediction_note": note,
+        "sentence": _meaning(trait, mean_score, sign, prediction),
         "hist": histogram(score, sign * threshold, below=sign < 0),
     }
 
@@ -238,8 +245,18 @@ def _scan(manifest: dict) -> dict:
             )
             for name, v in manifest.get("vectors", {}).items()
         ],
-        "settings": [(k, v if isinstance(v, str) else json.dumps(v)) for k, v in manifest.get("settings", {}).items()],
+        "settings": _settings(manifest.get("settings", {})),
     }
+
+
+def _settings(settings: dict) -> list[tuple[str, str]]:
+    """The settings that shaped the scan: none left unset, and the Ray engine's only with --engine ray."""
+    shown = []
+    for key, value in settings.items():
+        if value in (None, "", [], {}, False) or (key in RAY_SETTINGS and settings.get("engine") != "ray"):
+            continue
+        shown.append((key.replace("_", "-"), value if isinstance(value, str) else json.dumps(value)))
+    return shown
 
 
 def _top(score: np.ndarray, flagged: np.ndarray, top_n: int) -> np.ndarray:
@@ -294,7 +311,7 @@ def histogram(scores: np.ndarray, threshold: float, below: bool = False) -> dict
     bins. The threshold is a bin edge, so bars are wholly under or over it; `over` marks the flagged
     side (under it for a trait flagged below, whose threshold is negative).
     """
-    width, height, left, right, top, bottom = 400.0, 150.0, 34.0, 8.0, 10.0, 22.0
+    width, height, left, right, top, bottom = 400.0, 170.0, 44.0, 8.0, 10.0, 40.0  # room for the axis titles
     finite = scores[np.isfinite(scores)]
     marks = [v for v in (0.0, threshold) if math.isfinite(v)]
     ends = np.percentile(finite, [0.5, 99.5]).tolist() if finite.size else []
@@ -352,25 +369,28 @@ def _nice_ticks(lo: float, hi: float, target: int = 5) -> list[float]:
     return [round(first + i * step, 10) for i in range(int((hi - first) / step) + 1)]
 
 
-def _meaning(trait: str, mean_score: float, sign: int = 1) -> str:
-    """One sentence on what the dataset-level mean score says."""
+def _meaning(trait: str, mean_score: float, sign: int, prediction: Prediction | None) -> str:
+    """What the dataset-level mean score says: where the answers sit along the trait's direction, relative to the
+    model's own answers; what training on the data would do only when a calibration fit predicts it."""
     if not math.isfinite(mean_score):
         return "No scored samples."
     size = abs(mean_score)
     if size < 0.05:
-        return (
-            "On average the answers sit where the model's own answers do: "
-            f"the data as a whole does not push toward or away from {trait}."
-        )
-    direction = "toward" if mean_score > 0 else "away from"
-    strength = "slightly" if size < 0.15 else "noticeably" if size < 0.4 else "strongly"
-    eroding = sign < 0 and mean_score < 0
-    concern = f" For {trait} that is the direction of concern: the data would erode it." if eroding else ""
-    return (
-        f"On average an answer sits {size:.2f} of a clear {trait} example's distance {direction} the trait, "
-        f"beyond what the model would say itself: training on this data would {strength} push the model "
-        f"{direction} {trait}.{concern}"
-    )
+        where = (f"On average the answers sit where the model's own answers do along the {trait} direction "
+                 f"(mean score {mean_score:+.2f}).")
+    else:
+        side = "toward" if mean_score > 0 else "away from"
+        concern = " (for this trait, the side of concern)" if sign < 0 and mean_score < 0 else ""
+        where = (f"On average an answer sits {size:.2f} of a clear {trait} example's distance {side} the trait"
+                 f"{concern}, relative to the model's own answers.")
+    if prediction:
+        return where
+    return f"{where} That is where the answers sit, not what training on them would do."
+
+
+def _plain(text: str) -> str:
+    """Console text for a web page: without the backticks that mark commands."""
+    return text.replace("`", "")
 
 
 def _when(created: str) -> str:

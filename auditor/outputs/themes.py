@@ -14,6 +14,14 @@ if TYPE_CHECKING:
     from scipy.sparse import spmatrix
 
 FIT_SAMPLE = 5000  # k-means is fitted on at most this many texts, then assigns all of them
+# Besides scikit-learn's English stop words: the fragments its tokenizer leaves of contractions ("don't" -> "don")
+# and the filler of chat answers, which label no theme ("right, just, completely, people").
+FILLER = frozenset("""
+    aren couldn didn doesn don hadn hasn haven isn mightn mustn needn shan shouldn wasn weren won wouldn
+    actually also basically certainly completely definitely exactly just kind like lot maybe okay people pretty
+    probably really right said say sort start sure thing things think time want way yeah yes going got know let
+    make need tell use good great
+""".split())
 
 
 @dataclass
@@ -36,16 +44,14 @@ def find_themes(texts: list[str], traits_per_text: list[list[str]], max_themes: 
 
     Every text belongs to exactly one theme. Deterministic for a given seed.
     """
-    from sklearn.feature_extraction.text import (
-        TfidfVectorizer,  # deferred: tagging needs no scikit-learn
-    )
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, TfidfVectorizer  # deferred: tags need no sklearn
 
     if len(texts) != len(traits_per_text):
         raise ValueError("texts and traits_per_text differ in length")
     if not texts:
         return []
     vectorizer = TfidfVectorizer(
-        stop_words="english",
+        stop_words=sorted(ENGLISH_STOP_WORDS | FILLER),
         token_pattern=r"(?u)\b[^\W\d_]{3,}\b",
         sublinear_tf=True,
         max_features=5000,

@@ -23,7 +23,7 @@ def scan(config: ScanConfig, show_progress: bool = False, projector: ProjectorFa
     `projector(config, show)` gives the model side (tests hand in one that plants scores); the local
     engine only.
     """
-    from ..evaluation.card import verdicts
+    from ..evaluation.card import predictions, vector_sha256, verdicts
 
     if config.engine == "ray":
         from .engines.ray import scan_on_ray
@@ -33,10 +33,12 @@ def scan(config: ScanConfig, show_progress: bool = False, projector: ProjectorFa
         from .engines.local import scan_local
 
         result = scan_local(config, show_progress, projector)
-    result.verdicts = verdicts({v.trait: v.source for v in result.vectors}, card_mode(config))
+    shas, mode = {v.trait: vector_sha256(v.source) for v in result.vectors}, card_mode(config.base_responses)
+    result.verdicts = verdicts(shas, mode)
+    result.predictions = predictions(shas, mode, {t.trait: t.summary()["mean_dp"] for t in result.traits})
     return result
 
 
-def card_mode(config: ScanConfig) -> str:
-    """The detection card's mode for these settings: `none` (cheap mode), else `generate`."""
-    return "none" if config.base_responses == NO_BASE else "generate"
+def card_mode(base_responses: str) -> str:
+    """The card's mode for a scan's --base-responses: `none` (cheap mode), else `generate`."""
+    return "none" if base_responses == NO_BASE else "generate"

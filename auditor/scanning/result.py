@@ -23,6 +23,7 @@ from ..config import DECODING_RULE, ScanConfig
 from ..data import Quarantined, Record
 from ..errors import AuditError
 from ..evaluation.card import NOT_EVALUATED
+from ..evaluation.prediction import NO_CALIBRATION, Prediction
 from ..files import file_sha256
 from ..version import __version__
 from .groups import group_summary
@@ -162,21 +163,33 @@ def read_scores(path: Path, label: str) -> pa.Table:
 
 
 def summarise(scored: int, quarantine_reasons: list[str], truncated: int, reused: int,
-              traits: list[TraitScores], verdicts: dict[str, str], sources: list[str],
+              traits: list[TraitScores], verdicts: dict[str, str],
+              predictions: dict[str, tuple[Prediction | None, str]], sources: list[str],
               group_by: str | None = None, groups: list[str] | None = None) -> dict:
-    """summary.json: record counts, quarantine reasons by kind, each trait's dataset-level view with its
-    detection verdict (evaluation/card.py), and the scored records by source file (`sources`, each record's) and,
-    with `group_by`, by that field (`groups`): see scanning/groups.py."""
+    """summary.json: record counts (`flagged`: the samples flagged for any trait), quarantine reasons by kind, each
+    trait's dataset-level view with its
+    verdict (evaluation/card.py) and what fine-tuning on the set is predicted to do (`prediction`, null with a
+    `prediction_note` saying why there is none: evaluation/prediction.py), and the scored records by source file
+    (`sources`, each record's) and, with `group_by`, by that field (`groups`): see scanning/groups.py."""
     reasons = Counter(reason.split(":")[0].split(" (")[0] for reason in quarantine_reasons)
     by_group = {"group_by": {"field": group_by, **group_summary(groups, traits)}} if group_by else {}
+    flagged = np.zeros(scored, dtype=bool)
+    for t in traits:
+        flagged |= t.flagged
     return {
         "records": {"total": scored + len(quarantine_reasons), "scored": scored,
                     "quarantined": len(quarantine_reasons), "truncated": truncated, "reused": reused,
-                    "quarantine_reasons": dict(reasons.most_common())},
-        "traits": {t.trait: {**t.summary(), "verdict": verdicts.get(t.trait, NOT_EVALUATED)} for t in traits},
+                    "flagged": int(flagged.sum()), "quarantine_reasons": dict(reasons.most_common())},
+        "traits": {t.trait: {**t.summary(), "verdict": verdicts.get(t.trait, NOT_EVALUATED),
+                             **_prediction(predictions.get(t.trait, (None, NO_CALIBRATION)))} for t in traits},
         "sources": group_summary(sources, traits),
         **by_group,
     }
+
+
+def _prediction(found: tuple[Prediction | None, str]) -> dict:
+    prediction, note = found
+    return {"prediction": prediction.to_json() if prediction else None, "prediction_note": note}
 
 
 def _version(package: str) -> str | None:
@@ -202,7 +215,8 @@ class ScanResult:
     dtype: str
     reused: np.ndarray  # records whose scores were copied from --baseline, not computed
     threads: int = 0  # the CPU threads torch used
-    verdicts: dict[str, str] = field(default_factory=dict)  # per trait, from the detection cards
+    verdicts: dict[str, str] = field(default_factory=dict)  # per trait, from the cards
+    predictions: dict[str, tuple[Prediction | None, str]] = field(default_factory=dict)  # per trait, from the cards
     group_by: str | None = None  # `--group-by`: the record field
     groups: list[str] | None = None  # each record's group under it (scanning.groups)
 
@@ -211,8 +225,8 @@ class ScanResult:
 
     def summary(self) -> dict:
         return summarise(len(self.records), [q.reason for q in self.quarantined], int(self.truncated.sum()),
-                         int(self.reused.sum()), self.traits, self.verdicts, [r.source for r in self.records],
-                         self.group_by, self.groups)
+                         int(self.reused.sum()), self.traits, self.verdicts, self.predictions,
+                         [r.source for r in self.records], self.group_by, self.groups)
 
     def manifest(self, config: ScanConfig) -> dict:
         """What is needed to reproduce the scan: versions, model, vector and input hashes, settings."""
