@@ -76,7 +76,7 @@ def scan(ctx: click.Context, config_file: str | None, quiet: bool, **given) -> N
     from ..outputs.gate import Gate, check_traits
     from ..outputs.report import render_report
     from ..scanning import scan as run_scan
-    from ..scanning.folder import ScanFolder
+    from ..scanning.folder import ScanFolder, nothing_scored
 
     with user_errors("finished batches are"):
         config = _scan_config(ctx, config_file, given)
@@ -92,6 +92,8 @@ def scan(ctx: click.Context, config_file: str | None, quiet: bool, **given) -> N
         summary = result.summary()
         folder.write(result.table(), [q.to_json() for q in result.quarantined], summary, result.manifest(config))
         render_report(folder.path)
+        if not result.records:
+            raise AuditError(nothing_scored(summary["records"]["total"], folder))
         print_results(result, summary, Console(), config.top)
     headline = f"{counts_line(result)} -> {config.out}/"
     click.echo(headline, err=True)
@@ -185,25 +187,26 @@ def filter_command(scan_dir: str, max_scores: tuple[str, ...], min_scores: tuple
 
 @click.command(context_settings=CONTEXT)
 @click.argument("inputs", nargs=-1, required=True, metavar="DATA...")
-def validate(inputs: tuple[str, ...]) -> None:
+@click.option("--max-errors", default=20, show_default=True, type=click.IntRange(0), metavar="N",
+              help="Show at most N error lines (0: all). Records with the same reason in a file share one line.")
+def validate(inputs: tuple[str, ...], max_errors: int) -> None:
     """Check that every record of DATA parses into a scoreable chat sample, without loading a model
-    (fast enough for a pre-commit hook). Prints `source:line: reason` for each bad record.
+    (fast enough for a pre-commit hook). Prints `source:line: reason` for each kind of bad record in
+    a file, with its count and first lines. In a folder, tables (CSV, Parquet) whose columns fit no
+    record format, such as a labels file, are skipped with a note.
 
-    Exit codes: 0 all records good, 1 some bad, 2 unreadable input.
+    Exit codes: 0 all records good, 1 some bad, 2 unreadable input or no records at all.
     """
-    from ..data import Quarantined, expand_inputs, read_records
+    from ..data.validation import Validation
 
-    total = bad = 0
     with user_errors():
-        files = expand_inputs(list(inputs))
-        for path in files:
-            for item in read_records(path):
-                total += 1
-                if isinstance(item, Quarantined):
-                    bad += 1
-                    click.echo(f"{item.source}:{item.line}: {item.reason}")
-    click.echo(f"{total} records in {len(files)} files: {total - bad} good, {bad} bad", err=True)
-    sys.exit(EXIT_FAILED if bad else EXIT_OK)
+        found = Validation.of(list(inputs))
+        if not found.total:
+            raise AuditError(f"no records in {', '.join(map(str, found.files))}: an empty input is not a dataset")
+    for line in found.lines(max_errors):
+        click.echo(line)
+    click.echo(found.counts_line(), err=True)
+    sys.exit(EXIT_FAILED if found.bad else EXIT_OK)
 
 
 @click.command(context_settings=CONTEXT)
@@ -237,6 +240,7 @@ def evaluate(inputs: tuple[str, ...], control: tuple[str, ...], label_field: str
 
     Exit codes: 0 done, 2 usage error, unreadable input or a bad label.
     """
+    from ..files import atomic_write_text
     from ..scanning import card_mode
     from ..scanning.evaluate import evaluate_scan, format_table, to_json
 
@@ -250,7 +254,8 @@ def evaluate(inputs: tuple[str, ...], control: tuple[str, ...], label_field: str
     if done.quarantined:
         click.echo(f"{done.quarantined} records quarantined (not scored); see `dataset-audit validate`", err=True)
     if json_out:
-        Path(json_out).write_text(to_json(done.results), encoding="utf-8")
+        with user_errors():
+            atomic_write_text(Path(json_out), to_json(done.results))
     if benchmark:
         click.echo(f"detection card -> {path}", err=True)
 

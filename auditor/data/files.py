@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import gzip
 import json
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
 from ..errors import AuditError
-from .formats import to_messages
+from .formats import FORMATS_IN_WORDS, has_a_format, to_messages
 from .records import BadRecord, Quarantined, Record
 
+logger = logging.getLogger(__name__)
 DATA_SUFFIXES = (".jsonl", ".jsonl.gz", ".json", ".json.gz", ".parquet", ".csv")
 
 
@@ -43,11 +45,31 @@ def parse_line(raw: bytes, number: int) -> tuple[object, str]:
         return BadRecord("invalid JSON: nested too deeply"), text
 
 
+SNIFF_BYTES = 8192  # how much of a text file is looked at to tell it from a binary one
+_TEXT_CONTROLS = b"\t\n\r\f\b\x1b"
+
+
+def looks_binary(head: bytes) -> bool:
+    """Whether a file's first bytes are binary rather than text: more than a tenth of them control bytes or
+    bytes that are not UTF-8 (a stray bad byte in a text file is that record's quarantine reason instead)."""
+    if not head:
+        return False
+    text = head.decode("utf-8", "replace")
+    if len(head) == SNIFF_BYTES:  # a character cut at the end of the sniffed bytes is no sign of binary
+        text = text.rstrip("\ufffd")
+    odd = sum(ch == "\ufffd" or (ord(ch) < 32 and ch.encode() not in _TEXT_CONTROLS) for ch in text)
+    return odd > len(text) / 10
+
+
 def _jsonl_rows(path: Path, stream: BinaryIO | None = None) -> Iterator[tuple[int, object, str]]:
-    """(line number, parsed object or BadRecord, raw text) for each non-blank line."""
+    """(line number, parsed object or BadRecord, raw text) for each non-blank line; a binary file is one
+    BadRecord."""
     number = 0
     try:
         with open_binary(path, stream) as fh:
+            if looks_binary(fh.peek(SNIFF_BYTES)[:SNIFF_BYTES] if hasattr(fh, "peek") else b""):
+                yield 1, BadRecord("not a text data file (binary content in its first bytes)"), ""
+                return
             for number, raw in enumerate(fh, start=1):
                 if raw.strip():
                     yield number, *parse_line(raw, number)
@@ -138,8 +160,38 @@ def expand_inputs(paths: list[str | Path]) -> list[Path]:
         files = sorted(p for p in path.rglob("*") if p.is_file() and p.name.endswith(DATA_SUFFIXES))
         if not files:
             raise AuditError(f"{path}: no data files found (looked for {', '.join(DATA_SUFFIXES)})")
-        found.extend(files)
+        found.extend(file for file in files if holds_records(file))
     return found
+
+
+def _columns(path: Path) -> list[str] | None:
+    """The columns of a CSV or Parquet file (None for other files)."""
+    name = path.name.lower()
+    if name.endswith(".csv"):
+        import pyarrow.csv as pcsv
+
+        with pcsv.open_csv(path) as reader:
+            return reader.schema.names
+    if name.endswith(".parquet"):
+        import pyarrow.parquet as pq
+
+        return pq.read_schema(path).names
+    return None
+
+
+def holds_records(path: Path) -> bool:
+    """Whether a file found in a folder is data to read: a table (CSV, Parquet) whose columns fit no record
+    format (e.g. a labels file beside the data) is not, and a note on stderr says it is skipped."""
+    try:
+        columns = _columns(path)
+    except (OSError, ValueError) as exc:  # unreadable: read it, so that its records say why
+        logger.debug("%s: %s", path, exc)
+        return True
+    if columns is None or has_a_format(columns):
+        return True
+    shown = ", ".join(columns[:6]) + (", ..." if len(columns) > 6 else "")
+    logger.info("skipped %s: its columns (%s) fit no record format (%s)", path, shown, FORMATS_IN_WORDS)
+    return False
 
 
 def _rows(path: Path, stream: BinaryIO | None) -> Iterator[tuple[int, object, str]]:

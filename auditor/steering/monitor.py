@@ -12,6 +12,7 @@ from pathlib import Path
 
 from ..data import BadRecord, Messages, conversation, open_binary, parse_line
 from ..errors import AuditError
+from ..files import atomic_write_text
 from ..model.chat import encode_prompt
 from ..model.loading import LoadedModel
 from ..vectors.persona import PersonaVector
@@ -82,4 +83,4 @@ def monitor(lm: LoadedModel, prompts: list[Prompt], vectors: list[PersonaVector]
 
 
 def write_json(rows: list[dict], path: Path) -> None:
-    Path(path).write_text(json.dumps(rows, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    atomic_write_text(Path(path), json.dumps(rows, indent=2, ensure_ascii=False) + "\n")
