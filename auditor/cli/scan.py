@@ -158,17 +158,22 @@ def merge(shard_dirs: tuple[str, ...], out: str, fail_on: tuple[str, ...], **ci)
 @click.option("--rejected", type=click.Path(dir_okay=False), metavar="FILE",
               help='Where to write the rejected records: JSON lines {"source", "line", "reason", "record"}; never '
                    "one of the scan's inputs.")
+@click.option("--input", "moved", multiple=True, type=click.Path(exists=True), metavar="PATH",
+              help="Where the scan's inputs are now, if they moved: one per input, in the order manifest.json lists "
+                   "them (repeatable); each must be the very file scanned.")
 @click.option("--in-place", is_flag=True,
               help="Instead of -o, replace each input (JSONL files only) with its kept records, atomically; the "
                    "rejected records go to --rejected, else to NAME.rejected.jsonl beside each input NAME.jsonl.")
 def filter_command(scan_dir: str, max_scores: tuple[str, ...], min_scores: tuple[str, ...], drop_flagged: bool,
-                   decisions: str | None, output: str | None, rejected: str | None, in_place: bool) -> None:
+                   decisions: str | None, output: str | None, rejected: str | None, moved: tuple[str, ...],
+                   in_place: bool) -> None:
     """Write the input records of the scan in DIR that pass, in order, to --output (or back to the
     inputs, with --in-place).
 
-    The inputs listed in DIR/manifest.json are read again (run this from the directory the scan
-    ran in; they must be unchanged). JSONL records are copied byte for byte; records from other
-    formats are written as one JSON object per line. Quarantined records, records past the scan's
+    The inputs listed in DIR/manifest.json are read again, from any directory (relative paths are
+    found from the directory the scan ran in), or from where --input says they moved; they must be
+    unchanged. JSONL records are copied byte for byte; records from other formats are written as
+    one JSON object per line. Quarantined records, records past the scan's
     --limit, and those over a --max, under a --min or flagged (with --drop-flagged) are rejected;
     --decisions overrides these rules for the records a reviewer marked.
 
@@ -179,9 +184,13 @@ def filter_command(scan_dir: str, max_scores: tuple[str, ...], min_scores: tuple
 
     with user_errors():
         rules = FilterRules.parse(list(max_scores), drop_flagged, list(min_scores))
+        if not (max_scores or min_scores or drop_flagged or decisions):
+            click.echo("warning: no rule given (--max, --min, --drop-flagged or --decisions): every scored record "
+                       "is kept, only quarantined ones are rejected", err=True)
         counts = filter_scan(Path(scan_dir), rules, Path(output) if output else None,
                              Path(rejected) if rejected else None,
-                             Decisions.read(Path(decisions)) if decisions else None, in_place)
+                             Decisions.read(Path(decisions)) if decisions else None, in_place,
+                             [Path(m) for m in moved])
     click.echo(f"{counts.line()} -> {', '.join(map(str, counts.files))}", err=True)
 
 

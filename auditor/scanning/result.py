@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import platform
 from collections import Counter
 from dataclasses import asdict, dataclass, field
@@ -179,6 +180,12 @@ def summarise(scored: int, quarantine_reasons: list[str], truncated: int, reused
     }
 
 
+def run_from(folder: Path, cwd: Path | None = None) -> str:
+    """The directory a scan ran in (`cwd`, default the current one) as seen from its folder: manifest.json keeps it
+    as `run_from`, so its relative input paths resolve wherever the folder is read from (filter)."""
+    return os.path.relpath(os.path.abspath(cwd or Path.cwd()), os.path.abspath(folder))
+
+
 def _version(package: str) -> str | None:
     try:
         return version(package)
@@ -230,5 +237,6 @@ class ScanResult:
                                   "sha256": file_sha256(Path(v.source)), "calibration": asdict(v.calibration)}
                         for v in self.vectors},
             "inputs": [{"path": str(p), "sha256": file_sha256(p) if p.is_file() else None} for p in self.files],
+            "run_from": run_from(Path(config.out)),
             "settings": {k: v for k, v in asdict(config).items() if k not in ("inputs", "out")},
         }
