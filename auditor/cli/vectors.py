@@ -81,14 +81,15 @@ def traits_list() -> None:
 @click.argument("name", metavar="TRAIT")
 @click.option("--json", "as_json", is_flag=True, help="Print the trait file's JSON instead.")
 def traits_show(name: str, as_json: bool) -> None:
-    """Print the artifacts of TRAIT (a trait name or a trait JSON file)."""
+    """Print TRAIT (a trait name or a trait JSON file): its description and detection card first, then its
+    artifacts (instruction pairs, questions, judge rubric)."""
     import json
 
     from rich.console import Console
 
     from ..scanning.card import card_table, known_cards
     from ..traits import load_trait
-    from ..traits.console import print_card, print_trait
+    from ..traits.console import print_card, print_heading, print_trait
 
     with user_errors():
         trait = load_trait(name)
@@ -96,12 +97,13 @@ def traits_show(name: str, as_json: bool) -> None:
         click.echo(json.dumps(trait.to_json(), indent=2, ensure_ascii=False))
         return
     console = Console()
-    print_trait(trait, console)
+    print_heading(trait, console)
     cards = [c for c in known_cards() if trait.name in c.traits]
     rows = [row for card in cards for row in card_table(card, [trait.name])]
     verdicts = {mode: cards[0].verdict(trait.name, mode) for mode in ("generate", "none")} if cards else {}
     note = next((c.notes[trait.name] for c in cards if trait.name in c.notes), "")
     print_card(trait.name, rows, verdicts, console, note)
+    print_trait(trait, console)
 
 
 @traits.command("new")

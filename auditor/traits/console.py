@@ -32,9 +32,13 @@ def traits_table() -> Table:
     return table
 
 
-def print_trait(trait: Trait, console: Console) -> None:
-    """A trait's artifacts, readable: description, instruction pairs, questions, rubric, problems."""
+def print_heading(trait: Trait, console: Console) -> None:
     console.print(f"[bold]{escape(trait.name)}[/]: {escape(trait.description)}\n")
+
+
+def print_trait(trait: Trait, console: Console) -> None:
+    """A trait's artifacts, readable: instruction pairs, questions, rubric, problems."""
+    console.print()
     for i, pair in enumerate(trait.instructions, 1):
         console.print(f"[bold]pair {i}[/]\n  [red]pos[/] {escape(pair.get('pos', ''))}\n"
                       f"  [green]neg[/] {escape(pair.get('neg', ''))}")
@@ -57,7 +61,7 @@ def print_trait(trait: Trait, console: Console) -> None:
 def print_card(trait: str, rows: list[tuple], verdicts: dict[str, str], console: Console, note: str = "") -> None:
     """The trait's rows of the detection cards (see auditor.scanning.card), its verdicts and the card's note."""
     if not rows:
-        console.print(f"\n[bold]detection card[/]: none covers {escape(trait)} (dataset-audit evaluate --benchmark)")
+        console.print(f"[bold]detection card[/]: none covers {escape(trait)} (dataset-audit evaluate --benchmark)")
         return
     table = Table(title=f"Detection card: {trait}", title_justify="left",
                   caption="; ".join(f"{mode}: {v}" for mode, v in verdicts.items()), caption_justify="left")
