@@ -13,6 +13,7 @@ from typing import BinaryIO
 
 from ..errors import AuditError
 from .formats import FORMATS_IN_WORDS, has_a_format, to_messages
+from .hub import HubDataset, is_hub_id
 from .records import BadRecord, Quarantined, Record
 
 logger = logging.getLogger(__name__)
@@ -147,10 +148,14 @@ def _is_hf_dataset(path: Path) -> bool:
     return path.is_dir() and any((path / f).is_file() for f in ("dataset_info.json", "state.json", "dataset_dict.json"))
 
 
-def expand_inputs(paths: list[str | Path]) -> list[Path]:
-    """Files and saved HF dataset folders to read; a plain folder is searched for data files."""
-    found: list[Path] = []
+def expand_inputs(paths: list[str | Path]) -> list[Path | HubDataset]:
+    """Files, saved HF dataset folders and HF dataset ids (hf://...) to read; a plain folder is searched for data
+    files."""
+    found: list[Path | HubDataset] = []
     for raw in paths:
+        if is_hub_id(raw):
+            found.append(HubDataset.parse(raw))
+            continue
         path = Path(raw)
         if not path.exists():
             raise AuditError(f"{path}: no such file or directory")
@@ -209,7 +214,7 @@ def _rows(path: Path, stream: BinaryIO | None) -> Iterator[tuple[int, object, st
     raise AuditError(f"{path}: unsupported file type (use {', '.join(DATA_SUFFIXES)} or a saved HF dataset folder)")
 
 
-def read_records(path: Path, stream: BinaryIO | None = None, source: str | None = None
+def read_records(path: Path | HubDataset, stream: BinaryIO | None = None, source: str | None = None
                  ) -> Iterator[Record | Quarantined]:
     """Every row of one input, as a Record or a Quarantined entry; nothing is dropped.
 
@@ -217,7 +222,8 @@ def read_records(path: Path, stream: BinaryIO | None = None, source: str | None 
     is opened. `source`: how records name their file [default: str(path)].
     """
     index, source = 0, source or str(path)
-    for line, obj, raw in _rows(Path(path), stream):
+    rows = path.rows() if isinstance(path, HubDataset) else _rows(Path(path), stream)
+    for line, obj, raw in rows:
         try:
             if isinstance(obj, BadRecord):
                 raise obj

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..data import Quarantined, read_records
+from ..data.hub import HubDataset
 from ..errors import AuditError
 from ..files import atomic_output, file_sha256
 from ..scanning.folder import ScanFolder
@@ -131,7 +132,7 @@ class _Verdicts:
 class ScanInput:
     """One input of a scan: the file to read now, and the source name its records have in the scan."""
 
-    path: Path
+    path: Path | HubDataset
     source: str
 
 
@@ -164,6 +165,13 @@ def scan_inputs(folder: ScanFolder, moved: list[Path] | None = None) -> list[Sca
         files = moved
     found = []
     for item, file in zip(inputs, files, strict=True):
+        if "dataset" in item:  # a Hugging Face dataset id
+            dataset = HubDataset.parse(item["path"])
+            if dataset.identity()["fingerprint"] != item["dataset"].get("fingerprint"):
+                raise AuditError(f"{item['path']} changed since the scan in {scan_dir}; scan it again before "
+                                 "filtering")
+            found.append(ScanInput(dataset, item["path"]))
+            continue
         if not file.exists():
             raise AuditError(f"{scan_dir}: input {item['path']} not found (looked in {file}); if the data moved, "
                              "give its new place with --input")
@@ -175,8 +183,8 @@ def scan_inputs(folder: ScanFolder, moved: list[Path] | None = None) -> list[Sca
     return found
 
 
-def _is_jsonl(path: Path) -> bool:
-    return path.name.lower().endswith((".jsonl", ".jsonl.gz"))
+def _is_jsonl(path: Path | HubDataset) -> bool:
+    return isinstance(path, Path) and path.name.lower().endswith((".jsonl", ".jsonl.gz"))
 
 
 def _same_file(a: Path, b: Path) -> bool:
@@ -188,7 +196,8 @@ def _targets(scan_dir: Path, inputs: list[Path], output: Path | None, rejected: 
     """(input file, file for its kept records, file for its rejected ones) per input; an AuditError for an output
     that would overwrite an input (other than with `in_place`) or the other output."""
     for flag, path, hint in (("-o", output, ", or give --in-place to replace the input"), ("--rejected", rejected, "")):
-        if path and any(_same_file(path, i) for i in inputs) and not (in_place and flag == "-o"):
+        overwrites = path and any(isinstance(i, Path) and _same_file(path, i) for i in inputs)
+        if overwrites and not (in_place and flag == "-o"):
             raise AuditError(f"{flag} {path} is an input of the scan in {scan_dir} and would be overwritten: "
                              f"write it elsewhere{hint}")
     if output and rejected and _same_file(output, rejected):
@@ -201,7 +210,7 @@ def _targets(scan_dir: Path, inputs: list[Path], output: Path | None, rejected: 
         raise AuditError(f"-o {output}: --in-place writes each input's kept records back to it; leave out -o")
     targets = []
     for path in inputs:
-        if not (path.is_file() and path.name.lower().endswith(".jsonl")):
+        if not (isinstance(path, Path) and path.is_file() and path.name.lower().endswith(".jsonl")):
             raise AuditError(f"--in-place rewrites JSONL files only, and {path} is not one: write the kept records "
                              "to another file with -o")
         own = rejected or path.with_name(path.name[: -len(".jsonl")] + ".rejected.jsonl")

@@ -25,6 +25,7 @@ import pyarrow as pa
 from ..cache import content_hash
 from ..config import ScanConfig
 from ..data import DATA_SUFFIXES, Quarantined, Record, expand_inputs, read_records
+from ..data.hub import is_hub_id
 from ..errors import AuditError
 from ..model.loading import load_model
 from ..vectors.persona import PersonaVector
@@ -59,6 +60,8 @@ def input_files(inputs: list[str]) -> list[str]:
     """Data files to read: local ones as the local engine finds them, object-storage URIs listed with pyarrow."""
     files = []
     for item in inputs:
+        if is_hub_id(item):
+            raise AuditError(f"{item}: Hugging Face dataset ids are read by the local engine only")
         if not _is_uri(item):
             for path in expand_inputs([item]):
                 if path.is_dir():
