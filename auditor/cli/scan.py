@@ -46,8 +46,9 @@ def _gate_and_exit(fail_on: list[str], table, headline: str, config: ScanConfig)
 @click.pass_context
 def scan(ctx: click.Context, config_file: str | None, quiet: bool, **given) -> None:
     """Score every record of DATA (JSONL[.gz], JSON, Parquet, CSV files, folders of them, saved HF
-    datasets, or HF dataset ids hf://ORG/NAME[@REVISION][:SPLIT]) and write scores.parquet, quarantine.jsonl, summary.json, manifest.json and
-    report.html to --out. --out must be new, empty or a previous scan's folder (else --force).
+    datasets, or HF dataset ids hf://ORG/NAME[@REVISION][:SPLIT]) and write scores.parquet,
+    quarantine.jsonl, summary.json, manifest.json and report.html to --out. --out must be new, empty
+    or a previous scan's folder (else --force). A scan with nothing to score writes them and exits 2.
 
     Records in OpenAI `messages` (with `tool_calls`, `tool` turns and per-turn `weight`), ShareGPT
     `conversations`, Alpaca `instruction/input/output`, `prompt/completion`, `prompt/response`,
