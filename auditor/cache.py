@@ -9,6 +9,8 @@ import os
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
+from .files import writing
+
 Batches = Iterator[tuple[list[int], list]]  # (indices done, their values), as each batch finishes
 
 
@@ -36,9 +38,11 @@ class KeyedStore:
     def __init__(self, path: Path | None):
         self.path = path
         self.values: dict[str, object] = {}
+        self.cut = False  # the file ends in a line cut short: the next row starts on a line of its own
         if path is not None and path.is_file():
             with open(path, encoding="utf-8") as fh:
                 for line in fh:
+                    self.cut = not line.endswith("\n")
                     try:
                         row = json.loads(line)
                         self.values[row["key"]] = row["value"]
@@ -55,13 +59,16 @@ class KeyedStore:
         if self.path is None:
             self.values.update(items)
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.path, "a", encoding="utf-8") as fh:
-            for key, value in items:
-                self.values[key] = value
-                fh.write(json.dumps({"key": key, "value": value}) + "\n")
-            fh.flush()
-            os.fsync(fh.fileno())
+        with writing(self.path):  # a full disk is an error naming the file; what was added before stays
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with open(self.path, "a", encoding="utf-8") as fh:
+                start = "\n" if self.cut else ""
+                self.cut = True  # until the rows are written in full
+                fh.write(start + "".join(json.dumps({"key": k, "value": v}) + "\n" for k, v in items))
+                fh.flush()
+                os.fsync(fh.fileno())
+                self.cut = False
+        self.values.update(items)
 
 
 def cached_compute(keys: Sequence[str], store: KeyedStore, compute: Callable[[list[int]], Batches],

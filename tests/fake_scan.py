@@ -106,6 +106,6 @@ class _PlantedProjector:
         self.planted.computed += len(units)
         planted = [self.planted.scores.get(self.texts[u.response[0]], {}) for u in units]
         sample = np.array([[v.calibration.neutral_mean + p.get(v.trait, 0.0) * v.calibration.gap
-                            for v in self.vectors] for p in planted], dtype=np.float64).reshape(len(units), -1)
-        base = np.array([[v.calibration.neutral_mean for v in self.vectors]] * len(units)).reshape(len(units), -1)
+                            for v in self.vectors] for p in planted], dtype=np.float64).reshape(len(units), len(self.vectors))
+        base = np.array([[v.calibration.neutral_mean for v in self.vectors]] * len(units)).reshape(len(units), len(self.vectors))
         return Measured(sample, base if self.generates else None)

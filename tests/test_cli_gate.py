@@ -164,7 +164,7 @@ def test_validate(planted):
     write_jsonl(Path("bad.jsonl"), [benign(0), "{not json", {"messages": [{"role": "user", "content": "hi"}]}])
     runner = CliRunner()
     good = runner.invoke(main, ["validate", "good.jsonl"])
-    assert good.exit_code == 0 and "3 records in 1 files: 3 good, 0 bad" in good.output
+    assert good.exit_code == 0 and "3 records in 1 file: 3 good, 0 bad" in good.output
     bad = runner.invoke(main, ["validate", "good.jsonl", "bad.jsonl"])
     assert bad.exit_code == 1
     assert "bad.jsonl:2: invalid JSON" in bad.output and "bad.jsonl:3: no assistant turn" in bad.output

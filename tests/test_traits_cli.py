@@ -52,6 +52,8 @@ def test_show_prints_the_artifacts_and_json(tmp_path, monkeypatch):
     evil = load_trait("evil")
     assert evil.instructions[0]["pos"] in result.output and evil.questions["eval"][-1] in result.output
     assert "judge rubric" in result.output and "problem" not in result.output
+    assert result.output.startswith(f"evil: {evil.description[:40]}")
+    assert result.output.index("Detection card: evil") < result.output.index("pair 1")  # the card first
     as_json = run("traits", "show", "evil", "--json", "-")
     assert json.loads(as_json.output)["judge_rubric"] == evil.judge_rubric
     assert run("traits", "show", "evil", "--json", "evil.json").exit_code == 0

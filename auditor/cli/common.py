@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import shlex
+import signal
 import sys
+import threading
 import types
 import typing
 from collections.abc import Callable, Iterator
@@ -17,9 +19,9 @@ import click
 from ..cache import cache_dir
 from ..config import ModelSettings, settings_classes, spec_of
 from ..errors import AuditError
-from ..files import atomic_write_text
+from ..files import WRITE_ERRNOS, atomic_write_text
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED, EXIT_TERMINATED = 0, 1, 2, 130, 128 + signal.SIGTERM
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 MODEL_OPTIONS = ("model", "device", "dtype", "trust_remote_code", "batch_size")
 
@@ -45,19 +47,38 @@ def worded(exc: AuditError) -> str:
     return exc.worded(flag_of, lambda value: shlex.quote(str(value)), " ")
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (what CI runners and schedulers send on cancel), raised in the main thread like Ctrl-C."""
+
+
+def _terminate(_signum, _frame) -> NoReturn:
+    raise Terminated
+
+
 @contextmanager
 def user_errors(cached: str | None = None) -> Iterator[None]:
-    """An AuditError becomes `error: ...` (settings named as options) and exit 2. With `cached` (what an
-    interrupted run keeps, e.g. "finished batches are"), Ctrl-C says so and exits 130."""
+    """An AuditError, or an OS error that only writing raises (a full disk), becomes `error: ...` and exit 2.
+    With `cached` (what an interrupted run keeps, e.g. "finished batches are"), Ctrl-C and SIGTERM say so and
+    exit 130 and 143."""
+    handles_term = cached is not None and threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _terminate) if handles_term else None
     try:
         yield
     except AuditError as exc:
         fail(worded(exc))
-    except KeyboardInterrupt:
+    except OSError as exc:
+        if exc.errno not in WRITE_ERRNOS:
+            raise
+        fail(f"cannot write {exc.filename or 'an output'}: {exc.strerror}")
+    except KeyboardInterrupt as exc:
         if cached is None:
             raise
-        click.echo(f"\ninterrupted: {cached} cached in {cache_dir()}; run the same command again to resume", err=True)
-        sys.exit(EXIT_INTERRUPTED)
+        what = "terminated" if isinstance(exc, Terminated) else "interrupted"
+        click.echo(f"\n{what}: {cached} cached in {cache_dir()}; run the same command again to resume", err=True)
+        sys.exit(EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED)
+    finally:
+        if handles_term:
+            signal.signal(signal.SIGTERM, previous)
 
 
 def write_text(path: str, text: str) -> None:

@@ -79,9 +79,10 @@ def _gate_and_exit(fail_on: list[str], table, summary: dict, headline: str, conf
               help="Print only the closing line, the --fail-on verdicts and errors (no progress bars).")
 @click.pass_context
 def scan(ctx: click.Context, config_file: str | None, quiet: bool, **given) -> None:
-    """Score every record of DATA (JSONL[.gz], JSON, Parquet, CSV files, folders of them, or saved
-    HF datasets) and write scores.parquet, quarantine.jsonl, summary.json, manifest.json and
-    report.html to --out. --out must be new, empty or a previous scan's folder (else --force).
+    """Score every record of DATA (JSONL[.gz], JSON, Parquet, CSV files, folders of them, saved HF
+    datasets, or HF dataset ids hf://ORG/NAME[@REVISION][:SPLIT]) and write scores.parquet,
+    quarantine.jsonl, summary.json, manifest.json and report.html to --out. --out must be new, empty
+    or a previous scan's folder (else --force). A scan with nothing to score writes them and exits 2.
 
     Records in OpenAI `messages` (with `tool_calls`, `tool` turns and per-turn `weight`), ShareGPT
     `conversations`, Alpaca `instruction/input/output`, `prompt/completion`, `prompt/response`,
@@ -116,7 +117,7 @@ def scan(ctx: click.Context, config_file: str | None, quiet: bool, **given) -> N
     from ..outputs.gate import Gate, check_traits
     from ..outputs.scan_result import ScanResult
     from ..scanning import scan as run_scan
-    from ..scanning.folder import ScanFolder
+    from ..scanning.folder import ScanFolder, nothing_scored
 
     with user_errors("finished batches are"):
         config = _scan_config(ctx, config_file, given)
@@ -132,6 +133,8 @@ def scan(ctx: click.Context, config_file: str | None, quiet: bool, **given) -> N
         found = ScanResult.of(result, config)
         found.save(folder.path, force=True)  # (checked before the scan)
         summary = found.summary
+        if not result.records:
+            raise AuditError(nothing_scored(summary["records"]["total"], folder))
         if not quiet:
             print_results(result, summary, Console(), config.top)
             click.echo("\n".join(closing_block(summary, config.out)))
@@ -199,13 +202,17 @@ def merge(shard_dirs: tuple[str, ...], out: str, fail_on: tuple[str, ...], **ci)
          drop_flagged={"decls": ("--drop-flagged",), "is_flag": True},
          decisions={"type": click.Path(dir_okay=False)}, out=OUT_FILE, rejected={"type": click.Path(dir_okay=False)},
          in_place={"decls": ("--in-place",), "is_flag": True})
-def filter_command(scan_dir: str, **given) -> None:
+@click.option("--input", "moved", multiple=True, type=click.Path(exists=True), metavar="PATH",
+              help="Where the scan's inputs are now, if they moved: one per input, in the order manifest.json lists "
+                   "them (repeatable); each must be the very file scanned.")
+def filter_command(scan_dir: str, moved: tuple[str, ...], **given) -> None:
     """Write the input records of the scan in DIR that pass, in order, to --out (or back to the
     inputs, with --in-place).
 
-    The inputs listed in DIR/manifest.json are read again (run this from the directory the scan
-    ran in; they must be unchanged). JSONL records are copied byte for byte; records from other
-    formats are written as one JSON object per line. Quarantined records, records past the scan's
+    The inputs listed in DIR/manifest.json are read again, from any directory (relative paths are
+    found from the directory the scan ran in), or from where --input says they moved; they must be
+    unchanged. JSONL records are copied byte for byte; records from other formats are written as
+    one JSON object per line. Quarantined records, records past the scan's
     --limit, and those over a --max, under a --min or flagged (with --drop-flagged) are rejected;
     --decisions overrides these rules for the records a reviewer marked.
 
@@ -223,39 +230,43 @@ def filter_command(scan_dir: str, **given) -> None:
     with user_errors():
         settings = FilterSettings(**as_settings(given))
         rules = FilterRules.parse(settings.max_scores, settings.drop_flagged, settings.min_scores)
+        if not (settings.max_scores or settings.min_scores or settings.drop_flagged or settings.decisions):
+            click.echo("warning: no rule given (--max, --min, --drop-flagged or --decisions): every scored record "
+                       "is kept, only quarantined ones are rejected", err=True)
         counts = filter_scan(Path(scan_dir), rules, Path(settings.out) if settings.out else None,
                              Path(settings.rejected) if settings.rejected else None,
                              Decisions.read(Path(settings.decisions)) if settings.decisions else None,
-                             settings.in_place)
+                             settings.in_place, [Path(m) for m in moved])
     click.echo(f"{counts.line()} -> {', '.join(map(str, counts.files))}", err=True)
 
 
 @click.command(context_settings=CONTEXT)
 @click.argument("inputs", nargs=-1, required=True, metavar="DATA...")
-def validate(inputs: tuple[str, ...]) -> None:
+@click.option("--max-errors", default=20, show_default=True, type=click.IntRange(0), metavar="N",
+              help="Show at most N error lines (0: all). Records with the same reason in a file share one line.")
+def validate(inputs: tuple[str, ...], max_errors: int) -> None:
     """Check that every record of DATA parses into a scoreable chat sample, without loading a model
-    (fast enough for a pre-commit hook). Prints `source:line: reason` for each bad record.
+    (fast enough for a pre-commit hook). Prints `source:line: reason` for each kind of bad record in
+    a file, with its count and first lines. In a folder, tables (CSV, Parquet) whose columns fit no
+    record format, such as a labels file, are skipped with a note.
 
-    Exit codes: 0 all records good, 1 some bad, 2 unreadable input.
+    Exit codes: 0 all records good, 1 some bad, 2 unreadable input or no records at all.
 
     \b
     Examples:
       dataset-audit validate train.jsonl
       dataset-audit validate data/ more.parquet
     """
-    from ..data import Quarantined, expand_inputs, read_records
+    from ..data.validation import Validation
 
-    total = bad = 0
     with user_errors():
-        files = expand_inputs(list(inputs))
-        for path in files:
-            for item in read_records(path):
-                total += 1
-                if isinstance(item, Quarantined):
-                    bad += 1
-                    click.echo(f"{item.source}:{item.line}: {item.reason}")
-    click.echo(f"{total} records in {len(files)} files: {total - bad} good, {bad} bad", err=True)
-    sys.exit(EXIT_FAILED if bad else EXIT_OK)
+        found = Validation.of(list(inputs))
+        if not found.total:
+            raise AuditError(f"no records in {', '.join(map(str, found.files))}: an empty input is not a dataset")
+    for line in found.lines(max_errors):
+        click.echo(line)
+    click.echo(found.counts_line(), err=True)
+    sys.exit(EXIT_FAILED if found.bad else EXIT_OK)
 
 
 @click.command(context_settings=CONTEXT)

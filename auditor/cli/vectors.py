@@ -100,7 +100,8 @@ def traits_list() -> None:
 @click.option("--json", "json_out", type=click.Path(dir_okay=False, allow_dash=True), metavar="FILE",
               help="Write the trait file's JSON to FILE ('-': stdout) instead of printing its artifacts.")
 def traits_show(name: str, json_out: str | None) -> None:
-    """Print the artifacts of TRAIT (a trait name or a trait JSON file).
+    """Print TRAIT (a trait name or a trait JSON file): its description and detection card first, then its
+    artifacts (instruction pairs, questions, judge rubric).
 
     \b
     Examples:
@@ -115,7 +116,7 @@ def traits_show(name: str, json_out: str | None) -> None:
     from ..evaluation.card import card_table, known_cards
     from ..outputs.console import print_card
     from ..traits import load_trait
-    from ..traits.console import print_trait
+    from ..traits.console import print_heading, print_trait
 
     with user_errors():
         trait = load_trait(name)
@@ -123,7 +124,7 @@ def traits_show(name: str, json_out: str | None) -> None:
         write_text(json_out, json.dumps(trait.to_json(), indent=2, ensure_ascii=False) + "\n")
         return
     console = Console()
-    print_trait(trait, console)
+    print_heading(trait, console)
     cards = [c for c in known_cards() if trait.name in c.traits]
     rows = [row for card in cards for row in card_table(card, [trait.name])]
     modes = ("generate", "none") if cards else ()
@@ -131,6 +132,7 @@ def traits_show(name: str, json_out: str | None) -> None:
     note = next((c.notes[trait.name] for c in cards if trait.name in c.notes), "")
     print_card(trait.name, rows, verdicts, console, note, {mode: cards[0].prediction_check(trait.name, mode)
                                                            for mode in modes})
+    print_trait(trait, console)
 
 
 @traits.command("new")

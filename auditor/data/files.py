@@ -7,6 +7,7 @@ from __future__ import annotations
 import gzip
 import io
 import json
+import logging
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,9 +18,11 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 
 from ..errors import AuditError
-from .formats import to_messages
+from .formats import FORMATS_IN_WORDS, has_a_format, to_messages
+from .hub import HubDataset, is_hub_id
 from .records import BadRecord, Quarantined, Record
 
+logger = logging.getLogger(__name__)
 DATA_SUFFIXES = (".jsonl", ".jsonl.gz", ".json", ".json.gz", ".parquet", ".csv")
 
 
@@ -49,11 +52,31 @@ def parse_line(raw: bytes, number: int) -> tuple[object, str]:
         return BadRecord("invalid JSON: nested too deeply"), text
 
 
+SNIFF_BYTES = 8192  # how much of a text file is looked at to tell it from a binary one
+_TEXT_CONTROLS = b"\t\n\r\f\b\x1b"
+
+
+def looks_binary(head: bytes) -> bool:
+    """Whether a file's first bytes are binary rather than text: more than a tenth of them control bytes or
+    bytes that are not UTF-8 (a stray bad byte in a text file is that record's quarantine reason instead)."""
+    if not head:
+        return False
+    text = head.decode("utf-8", "replace")
+    if len(head) == SNIFF_BYTES:  # a character cut at the end of the sniffed bytes is no sign of binary
+        text = text.rstrip("\ufffd")
+    odd = sum(ch == "\ufffd" or (ord(ch) < 32 and ch.encode() not in _TEXT_CONTROLS) for ch in text)
+    return odd > len(text) / 10
+
+
 def _jsonl_rows(path: Path, stream: BinaryIO | None = None) -> Iterator[tuple[int, object, str]]:
-    """(line number, parsed object or BadRecord, raw text) for each non-blank line."""
+    """(line number, parsed object or BadRecord, raw text) for each non-blank line; a binary file is one
+    BadRecord."""
     number = 0
     try:
         with open_binary(path, stream) as fh:
+            if looks_binary(fh.peek(SNIFF_BYTES)[:SNIFF_BYTES] if hasattr(fh, "peek") else b""):
+                yield 1, BadRecord("not a text data file (binary content in its first bytes)"), ""
+                return
             for number, raw in enumerate(fh, start=1):
                 if raw.strip():
                     yield number, *parse_line(raw, number)
@@ -154,11 +177,15 @@ def _is_hf_dataset(fs: pafs.FileSystem, path: str) -> bool:
                for info in fs.get_file_info([f"{path.rstrip('/')}/{name}" for name in HF_DATASET_FILES]))
 
 
-def expand_inputs(paths: list[str | Path]) -> list[Path | str]:
-    """Files and saved HF dataset folders to read, through pyarrow.fs: local paths (as Paths) and object-storage
-    URIs (as URIs); a plain folder is searched for data files, in sorted order."""
-    found: list[Path | str] = []
+def expand_inputs(paths: list[str | Path]) -> list[Path | str | HubDataset]:
+    """Files, saved HF dataset folders and HF dataset ids (hf://...) to read, through pyarrow.fs: local paths (as
+    Paths) and object-storage URIs (as URIs); a plain folder is searched for data files, in sorted order, keeping
+    those that hold records (holds_records)."""
+    found: list[Path | str | HubDataset] = []
     for raw in paths:
+        if is_hub_id(raw):
+            found.append(HubDataset.parse(str(raw)))
+            continue
         fs, root = filesystem(raw)
         shown = str(raw) if is_uri(raw) else Path(raw)
         try:
@@ -178,13 +205,17 @@ def expand_inputs(paths: list[str | Path]) -> list[Path | str]:
             scheme = str(raw).split("://", 1)[0]
             found.extend(f"{scheme}://{p}" for p in sorted(inside))
         else:
-            found.extend(sorted(Path(raw) / Path(p).relative_to(root) for p in inside))
+            local = sorted(Path(raw) / Path(p).relative_to(root) for p in inside)
+            found.extend(file for file in local if holds_records(file))
     return found
 
 
-def read_input(item: Path | str) -> Iterator[Record | Quarantined]:
-    """Every row of one listed input (see expand_inputs): a local file or HF dataset folder, or a URI's file
-    opened through its pyarrow filesystem."""
+def read_input(item: Path | str | HubDataset) -> Iterator[Record | Quarantined]:
+    """Every row of one listed input (see expand_inputs): a local file or HF dataset folder, a HF dataset id, or a
+    URI's file opened through its pyarrow filesystem."""
+    if isinstance(item, HubDataset):
+        yield from read_records(item)
+        return
     if not is_uri(item):
         yield from read_records(Path(item))
         return
@@ -193,6 +224,36 @@ def read_input(item: Path | str) -> Iterator[Record | Quarantined]:
         raise AuditError(f"{item}: saved HF dataset folders are read from local disk only")
     with fs.open_input_file(path) as fh:
         yield from read_records(Path(path), io.BufferedReader(fh), source=str(item))
+
+
+def _columns(path: Path) -> list[str] | None:
+    """The columns of a CSV or Parquet file (None for other files)."""
+    name = path.name.lower()
+    if name.endswith(".csv"):
+        import pyarrow.csv as pcsv
+
+        with pcsv.open_csv(path) as reader:
+            return reader.schema.names
+    if name.endswith(".parquet"):
+        import pyarrow.parquet as pq
+
+        return pq.read_schema(path).names
+    return None
+
+
+def holds_records(path: Path) -> bool:
+    """Whether a file found in a folder is data to read: a table (CSV, Parquet) whose columns fit no record
+    format (e.g. a labels file beside the data) is not, and a note on stderr says it is skipped."""
+    try:
+        columns = _columns(path)
+    except (OSError, ValueError) as exc:  # unreadable: read it, so that its records say why
+        logger.debug("%s: %s", path, exc)
+        return True
+    if columns is None or has_a_format(columns):
+        return True
+    shown = ", ".join(columns[:6]) + (", ..." if len(columns) > 6 else "")
+    logger.info("skipped %s: its columns (%s) fit no record format (%s)", path, shown, FORMATS_IN_WORDS)
+    return False
 
 
 def _rows(path: Path, stream: BinaryIO | None) -> Iterator[tuple[int, object, str]]:
@@ -210,7 +271,7 @@ def _rows(path: Path, stream: BinaryIO | None) -> Iterator[tuple[int, object, st
     raise AuditError(f"{path}: unsupported file type (use {', '.join(DATA_SUFFIXES)} or a saved HF dataset folder)")
 
 
-def read_records(path: Path, stream: BinaryIO | None = None, source: str | None = None
+def read_records(path: Path | HubDataset, stream: BinaryIO | None = None, source: str | None = None
                  ) -> Iterator[Record | Quarantined]:
     """Every row of one input, as a Record or a Quarantined entry; nothing is dropped.
 
@@ -218,7 +279,8 @@ def read_records(path: Path, stream: BinaryIO | None = None, source: str | None 
     is opened. `source`: how records name their file [default: str(path)].
     """
     index, source = 0, source or str(path)
-    for line, obj, raw in _rows(Path(path), stream):
+    rows = path.rows() if isinstance(path, HubDataset) else _rows(Path(path), stream)
+    for line, obj, raw in rows:
         try:
             if isinstance(obj, BadRecord):
                 raise obj

@@ -185,8 +185,19 @@ def _messages(obj: dict) -> Messages:
     if isinstance(obj.get("text"), str):
         return from_template(obj["text"])
     keys = ", ".join(sorted(map(str, obj))[:8]) or "none"
-    raise BadRecord(f"unknown record format (fields: {keys}); expected messages, conversations, "
-                    "prompt/chosen/rejected, instruction/output, prompt/completion, prompt/response or text")
+    raise BadRecord(f"unknown record format (fields: {keys}); expected {FORMATS_IN_WORDS}")
+
+
+# The fields that make each record format (`chosen`/`rejected` may come with a `prompt`).
+FORMAT_FIELDS = (("messages",), ("conversations",), ("chosen", "rejected"), ("instruction", "output"),
+                 ("prompt", "completion"), ("prompt", "response"), ("text",))
+FORMATS_IN_WORDS = "messages, conversations, prompt/chosen/rejected, instruction/output, prompt/completion, " \
+                   "prompt/response or text"
+
+
+def has_a_format(columns: list[str]) -> bool:
+    """Whether a table with these columns (a CSV's header, a Parquet schema) can hold records of some format."""
+    return any(set(fields) <= set(columns) for fields in FORMAT_FIELDS)
 
 
 def check_messages(messages: Messages) -> Messages:

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..data import Quarantined, read_records
+from ..data.hub import HubDataset
 from ..errors import AuditError
 from ..files import atomic_output, file_sha256
 from ..scanning.folder import ScanFolder
@@ -127,29 +128,63 @@ class _Verdicts:
         return self.reasons.get((source, index), ["not scanned (past the scan's --limit)"])
 
 
-def scan_inputs(folder: ScanFolder) -> list[Path]:
-    """The scan's input files from its manifest, each checked to be unchanged since the scan."""
+@dataclass(frozen=True)
+class ScanInput:
+    """One input of a scan: the file to read now, and the source name its records have in the scan."""
+
+    path: Path | HubDataset
+    source: str
+
+
+def _located(entry: dict, folder: ScanFolder, run_from: str | None) -> Path:
+    """Where a manifest's input is now: as written, else (relative) from the directory the scan ran in, seen from
+    the folder (`run_from`), so a folder read from elsewhere or handed on with its data still finds it."""
+    given = Path(entry["path"])
+    candidates = [given]
+    if run_from and not given.is_absolute():
+        candidates.insert(0, Path(os.path.normpath(folder.path / run_from / given)))
+    return next((c for c in candidates if c.exists()), candidates[0])
+
+
+def scan_inputs(folder: ScanFolder, moved: list[Path] | None = None) -> list[ScanInput]:
+    """The scan's inputs from its manifest, each checked to be unchanged since the scan. `moved`: where the
+    inputs are now, one per input in the manifest's order (`filter --input`)."""
     scan_dir = folder.path
     manifest = folder.manifest()
     try:
         inputs, shard = manifest["inputs"], manifest.get("settings", {}).get("shard")
+        files = [_located(item, folder, manifest.get("run_from")) for item in inputs]
     except (KeyError, TypeError, AttributeError) as exc:
         raise AuditError(f"{scan_dir}: not a scan manifest ({exc})") from None
     if shard:
         raise AuditError(f"{scan_dir} is shard {shard} of a scan: `dataset-audit merge` the shards, then filter")
-    files = []
-    for item in inputs:
-        file = Path(item["path"])
+    if moved:
+        if len(moved) != len(inputs):
+            raise AuditError(f"--input given {len(moved)} times, but the scan in {scan_dir} read {len(inputs)} "
+                             f"inputs ({', '.join(item['path'] for item in inputs)}): give each, in that order")
+        files = moved
+    found = []
+    for item, file in zip(inputs, files, strict=True):
+        if "dataset" in item:  # a Hugging Face dataset id
+            dataset = HubDataset.parse(item["path"])
+            if dataset.identity()["fingerprint"] != item["dataset"].get("fingerprint"):
+                raise AuditError(f"{item['path']} changed since the scan in {scan_dir}; scan it again before "
+                                 "filtering")
+            found.append(ScanInput(dataset, item["path"]))
+            continue
         if not file.exists():
-            raise AuditError(f"{scan_dir}: input {file} not found (run filter from the directory the scan ran in)")
+            raise AuditError(f"{scan_dir}: input {item['path']} not found (looked in {file}); if the data moved, "
+                             "give its new place with --input")
         if item.get("sha256") and file.is_file() and file_sha256(file) != item["sha256"]:
-            raise AuditError(f"{file} changed since the scan in {scan_dir}; scan it again before filtering")
-        files.append(file)
-    return files
+            where = f" (read from {file})" if str(file) != item["path"] else ""
+            raise AuditError(f"{item['path']} changed since the scan in {scan_dir}{where}; scan it again before "
+                             "filtering")
+        found.append(ScanInput(file, item["path"]))
+    return found
 
 
-def _is_jsonl(path: Path) -> bool:
-    return path.name.lower().endswith((".jsonl", ".jsonl.gz"))
+def _is_jsonl(path: Path | HubDataset) -> bool:
+    return isinstance(path, Path) and path.name.lower().endswith((".jsonl", ".jsonl.gz"))
 
 
 def _same_file(a: Path, b: Path) -> bool:
@@ -158,11 +193,11 @@ def _same_file(a: Path, b: Path) -> bool:
 
 def _targets(scan_dir: Path, inputs: list[Path], output: Path | None, rejected: Path | None,
              in_place: bool) -> list[tuple[Path, Path, Path | None]]:
-    """(input, file for its kept records, file for its rejected ones) per input; an AuditError for an output
+    """(input file, file for its kept records, file for its rejected ones) per input; an AuditError for an output
     that would overwrite an input (other than with `in_place`) or the other output."""
     for setting, path, hint in (("out", output, ", or give `in_place` to replace the input"),
                                 ("rejected", rejected, "")):
-        if path and any(_same_file(path, i) for i in inputs) and not (in_place and setting == "out"):
+        if path and any(isinstance(i, Path) and _same_file(path, i) for i in inputs) and not (in_place and setting == "out"):
             raise AuditError(f"an input of the scan in {scan_dir}, which would be overwritten: write it "
                              f"elsewhere{hint}", setting, str(path))
     if output and rejected and _same_file(output, rejected):
@@ -175,7 +210,7 @@ def _targets(scan_dir: Path, inputs: list[Path], output: Path | None, rejected: 
         raise AuditError("`in_place` writes each input's kept records back to it; leave out `out`", "out", str(output))
     targets = []
     for path in inputs:
-        if not (path.is_file() and path.name.lower().endswith(".jsonl")):
+        if not (isinstance(path, Path) and path.is_file() and path.name.lower().endswith(".jsonl")):
             raise AuditError(f"rewrites JSONL files only, and {path} is not one: write the kept records to another "
                              "file with `out`", "in_place")
         own = rejected or path.with_name(path.name[: -len(".jsonl")] + ".rejected.jsonl")
@@ -187,16 +222,19 @@ def _targets(scan_dir: Path, inputs: list[Path], output: Path | None, rejected: 
 
 
 def filter_scan(scan_dir: Path, rules: FilterRules, output: Path | None, rejected: Path | None = None,
-                decisions: Decisions | None = None, in_place: bool = False) -> FilterCounts:
+                decisions: Decisions | None = None, in_place: bool = False,
+                moved: list[Path] | None = None) -> FilterCounts:
     """Write the records of `scan_dir`'s inputs that pass `rules` and `decisions` to `output`, in input order;
     the others to `rejected` as JSON lines {"source", "line", "reason", "record": the original line}.
 
     `in_place`: replace each input with its kept records instead, and write its rejected records to
     `rejected`, else to NAME.rejected.jsonl beside input NAME.jsonl. Every file is written in full before any
-    is moved into place; the inputs are replaced last."""
+    is moved into place; the inputs are replaced last. `moved`: where the inputs are now (see scan_inputs)."""
     folder = ScanFolder(scan_dir)
     verdicts = _Verdicts.from_scan(folder, rules, decisions)
-    targets = _targets(folder.path, scan_inputs(folder), output, rejected, in_place)
+    inputs = scan_inputs(folder, moved)
+    sources = {i.path: i.source for i in inputs}
+    targets = _targets(folder.path, [i.path for i in inputs], output, rejected, in_place)
     counts = FilterCounts(files=list(dict.fromkeys([kept for _, kept, _ in targets]
                                                    + [dropped for *_, dropped in targets if dropped])))
     with ExitStack() as stack:  # files close in reverse: the rejected records are in place before any input goes
@@ -204,7 +242,7 @@ def filter_scan(scan_dir: Path, rules: FilterRules, output: Path | None, rejecte
         files = {file: stack.enter_context(atomic_output(file, like.get(file))) for file in counts.files}
         for path, kept_file, dropped_file in targets:
             kept, dropped = files[kept_file], files.get(dropped_file)
-            for item in read_records(path):
+            for item in read_records(path, source=sources[path]):
                 if isinstance(item, Quarantined) and item.line < 0:
                     continue  # "file unreadable after this point": not a record (the scan quarantined it)
                 reasons = verdicts.of(item.source, item.index)

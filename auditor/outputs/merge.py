@@ -23,6 +23,7 @@ from ..evaluation.card import NOT_EVALUATED, predictions
 from ..scanning import card_mode
 from ..scanning.folder import ScanFolder
 from ..scanning.result import GROUP_COLUMN, column, group_field, pair_scores, row_numbers, summarise, table_traits
+from ..scanning.result import run_from as run_from_dir
 from ..scanning.scoring import TraitScores
 from ..scanning.shard import Shard
 
@@ -105,7 +106,7 @@ def merge_shards(dirs: list[Path], out: Path) -> tuple[pa.Table, dict]:
     quarantine = [entry for s in shards for entry in s.folder.quarantine_lines()]
     quarantine = [quarantine[i] for i in _order([q["source"] for _, q in quarantine],
                                                 [q["index"] for _, q in quarantine], inputs)]
-    manifest = _merged_manifest(shards)
+    manifest = _merged_manifest(shards, out)
     summary = _summary(table, [q["reason"] for _, q in quarantine], shards, manifest)
     ScanFolder(out).write(table, [q for _, q in quarantine], summary, manifest)
     return table, summary
@@ -134,8 +135,10 @@ def _summary(table: pa.Table, reasons: list[str], shards: list[ShardOutput], man
                      column(table, GROUP_COLUMN).tolist() if group_by else None)
 
 
-def _merged_manifest(shards: list[ShardOutput]) -> dict:
+def _merged_manifest(shards: list[ShardOutput], out: Path) -> dict:
     merged = json.loads(json.dumps(shards[0].manifest))
+    if "run_from" in merged:  # the scan's directory, as seen from the merged folder
+        merged["run_from"] = run_from_dir(out, shards[0].path / merged["run_from"])
     merged["created"] = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     merged["settings"]["shard"] = None
     merged["shards"] = [{"shard": str(s.shard), "dir": str(s.path), "created": s.manifest.get("created"),

@@ -29,6 +29,14 @@ SCORES, QUARANTINE, SUMMARY, MANIFEST, REPORT, THEMES = NAMES = (
 LEFTOVER = re.compile(r"\.(.+)\.tmp-\d+")  # a file of ours cut short by a kill (auditor.files.atomic_output)
 
 
+def nothing_scored(total: int, folder: ScanFolder) -> str:
+    """The one line for a scan in which no record could be scored (its outputs are written all the same)."""
+    if not total:
+        return f"nothing to score: the inputs hold no records (outputs in {folder.path}/)"
+    which = "the one record was" if total == 1 else f"all {total} records were"
+    return f"nothing to score: {which} quarantined; the reasons are in {folder.path / QUARANTINE}"
+
+
 @dataclass(frozen=True)
 class ScanFolder:
     """A scan's output folder."""

@@ -40,10 +40,11 @@ def group_summary(names: list[str], traits: list[TraitScores]) -> dict:
     order = sorted(set(names), key=lambda name: (name == MISSING, name))
     code = {name: i for i, name in enumerate(order)}
     codes = np.array([code[name] for name in names], dtype=np.int64)
-    rows, ends = np.argsort(codes, kind="stable"), np.cumsum(np.bincount(codes, minlength=len(order)))
+    sizes = np.bincount(codes, minlength=len(order))
+    rows, ends = np.argsort(codes, kind="stable"), np.cumsum(sizes)
     dp = np.column_stack([t.dp for t in traits]) if traits else np.zeros((len(names), 0))
     groups = []
-    for name, start, end in zip(order, [0, *ends[:-1]], ends, strict=True):
+    for name, start, end in zip(order, ends - sizes, ends, strict=True):
         members = rows[start:end]
         stats = {}
         for t, interval in zip(traits, bootstrap_means(dp[members]), strict=True):

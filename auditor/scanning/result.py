@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import platform
 from collections import Counter
 from dataclasses import asdict, dataclass, field
@@ -21,6 +22,7 @@ import pyarrow.parquet as pq
 
 from ..config import DECODING_RULE, ScanConfig
 from ..data import Quarantined, Record
+from ..data.hub import HubDataset
 from ..errors import AuditError
 from ..evaluation.card import NOT_EVALUATED
 from ..evaluation.prediction import NO_CALIBRATION, Prediction
@@ -192,6 +194,19 @@ def _prediction(found: tuple[Prediction | None, str]) -> dict:
     return {"prediction": prediction.to_json() if prediction else None, "prediction_note": note}
 
 
+def input_entry(path: Path | HubDataset) -> dict:
+    """An input as manifest.json lists it: its path (or hf:// id) and sha256, or a HF dataset's identity."""
+    if isinstance(path, HubDataset):
+        return {"path": str(path), "sha256": None, "dataset": path.identity()}
+    return {"path": str(path), "sha256": file_sha256(path) if path.is_file() else None}
+
+
+def run_from(folder: Path, cwd: Path | None = None) -> str:
+    """The directory a scan ran in (`cwd`, default the current one) as seen from its folder: manifest.json keeps it
+    as `run_from`, so its relative input paths resolve wherever the folder is read from (filter)."""
+    return os.path.relpath(os.path.abspath(cwd or Path.cwd()), os.path.abspath(folder))
+
+
 def _version(package: str) -> str | None:
     try:
         return version(package)
@@ -243,6 +258,7 @@ class ScanResult:
                                   "source": v.source, "verdict": self.verdicts.get(v.trait, NOT_EVALUATED),
                                   "sha256": file_sha256(Path(v.source)), "calibration": asdict(v.calibration)}
                         for v in self.vectors},
-            "inputs": [{"path": str(p), "sha256": file_sha256(p) if p.is_file() else None} for p in self.files],
+            "inputs": [input_entry(p) for p in self.files],
+            "run_from": run_from(Path(config.out)),
             "settings": {k: v for k, v in asdict(config).items() if k not in ("inputs", "out")},
         }

@@ -32,9 +32,13 @@ def traits_table() -> Table:
     return table
 
 
-def print_trait(trait: Trait, console: Console) -> None:
-    """A trait's artifacts, readable: description, instruction pairs, questions, rubric, problems."""
+def print_heading(trait: Trait, console: Console) -> None:
     console.print(f"[bold]{escape(trait.name)}[/]: {escape(trait.description)}\n")
+
+
+def print_trait(trait: Trait, console: Console) -> None:
+    """A trait's artifacts, readable: instruction pairs, questions, rubric, problems."""
+    console.print()
     for i, pair in enumerate(trait.instructions, 1):
         console.print(f"[bold]pair {i}[/]\n  [red]pos[/] {escape(pair.get('pos', ''))}\n"
                       f"  [green]neg[/] {escape(pair.get('neg', ''))}")

@@ -26,6 +26,7 @@ import pyarrow as pa
 from ...cache import content_hash
 from ...config import ScanConfig
 from ...data import Quarantined, Record, expand_inputs, is_uri, read_input, read_records
+from ...data.hub import is_hub_id
 from ...errors import AuditError
 from ...model.loading import load_model
 from ...vectors.persona import PersonaVector
@@ -54,6 +55,9 @@ def _ray():
 
 def input_files(inputs: list[str]) -> list[str]:
     """The inputs to read, listed as the local engine lists them (data.expand_inputs), as strings."""
+    hub = [item for item in inputs if is_hub_id(item)]
+    if hub:
+        raise AuditError(f"{hub[0]}: Hugging Face dataset ids are read by the local engine only")
     return [str(f) for f in expand_inputs(inputs)]
 
 
