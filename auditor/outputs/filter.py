@@ -197,7 +197,8 @@ def _targets(scan_dir: Path, inputs: list[Path], output: Path | None, rejected: 
     that would overwrite an input (other than with `in_place`) or the other output."""
     for setting, path, hint in (("out", output, ", or give `in_place` to replace the input"),
                                 ("rejected", rejected, "")):
-        if path and any(isinstance(i, Path) and _same_file(path, i) for i in inputs) and not (in_place and setting == "out"):
+        overwrites = path and any(isinstance(i, Path) and _same_file(path, i) for i in inputs)
+        if overwrites and not (in_place and setting == "out"):
             raise AuditError(f"an input of the scan in {scan_dir}, which would be overwritten: write it "
                              f"elsewhere{hint}", setting, str(path))
     if output and rejected and _same_file(output, rejected):
