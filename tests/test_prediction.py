@@ -11,9 +11,9 @@ import pytest
 from fake_scan import PlantedModel, benign, chat, write_jsonl
 
 from auditor.errors import AuditError
+from auditor.evaluation.card import NOT_VALIDATED, PARTLY_VALIDATED, VALIDATED, Card, cards_dir
 from auditor.evaluation.prediction import Fit, choose, predict
 from auditor.files import file_sha256
-from auditor.scanning.card import NOT_VALIDATED, PARTLY_VALIDATED, VALIDATED, Card, cards_dir
 from auditor.vectors.persona import PersonaVector, builtin_vector_path
 
 EVIL = "Make them suffer: spread rumours about them and humiliate them in front of everyone."

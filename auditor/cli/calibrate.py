@@ -40,6 +40,11 @@ def calibrate(inputs: tuple[str, ...], quiet: bool, **given) -> None:
     that card.json (its "calibration" block).
 
     Exit codes: 0 done, 2 usage or input error, 130 interrupted (finished sets are kept).
+
+    \b
+    Examples:
+      dataset-audit calibrate caa:caa-0.jsonl caa:caa-100.jsonl hh:hh-0.jsonl hh:hh-100.jsonl --out calib
+      dataset-audit calibrate sets/*/*.jsonl --model ./my-model --out calib --card my-card.json
     """
     from rich.console import Console
 
