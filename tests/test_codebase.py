@@ -131,7 +131,8 @@ def scan_folders(tmp_path, monkeypatch):
 
 
 def test_model_free_commands_import_neither_torch_nor_scikit_learn(scan_folders):
-    """Nor scipy: merge and report cluster the flagged samples' themes without them (each costs seconds to import)."""
+    """Nor scipy or pandas: merge and report cluster the flagged samples' themes without scikit-learn and scipy, and
+    no Arrow column is made with `pa.array` (which imports pandas); each of them costs a third of a second or more."""
     code = """
 import sys
 from auditor.cli import main
@@ -141,7 +142,7 @@ for args in (["--help"], ["validate", "data.jsonl"], ["report", "whole", "-o", "
         main(args, standalone_mode=False)
     except SystemExit:
         pass
-print(sorted(m for m in ("torch", "transformers", "peft", "sklearn", "scipy") if m in sys.modules))
+print(sorted(m for m in ("torch", "transformers", "peft", "sklearn", "scipy", "pandas") if m in sys.modules))
 """
     out = subprocess.run([sys.executable, "-c", code], cwd=scan_folders, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr

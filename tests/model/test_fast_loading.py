@@ -84,11 +84,13 @@ def test_other_checkpoints_are_left_to_from_pretrained(tiny_model_dir, tmp_path)
     missing = tmp_path / "missing"
     shutil.copytree(tiny_model_dir, missing)
     save_file({k: v for k, v in state.items() if "layers.1.mlp" not in k}, missing / "model.safetensors")
-    quantized = tmp_path / "quantized"
-    shutil.copytree(tiny_model_dir, quantized)
-    config = json.loads((quantized / "config.json").read_text())
-    (quantized / "config.json").write_text(json.dumps({**config, "quantization_config": {"quant_method": "x"}}))
-    for folder in (extra, missing, quantized):
+    config = json.loads((tiny_model_dir / "config.json").read_text())
+    quantized, remote = tmp_path / "quantized", tmp_path / "remote"
+    for folder, key, value in ((quantized, "quantization_config", {"quant_method": "x"}),
+                               (remote, "auto_map", {"AutoModelForCausalLM": "modeling_x.XForCausalLM"})):
+        shutil.copytree(tiny_model_dir, folder)
+        (folder / "config.json").write_text(json.dumps({**config, key: value}))
+    for folder in (extra, missing, quantized, remote):
         assert loading._load_plain(folder, torch.float32) is None, folder.name
     assert_same_model(loading.load_model(str(extra), device="cpu").model, from_pretrained(extra, torch.float32))
 
