@@ -146,15 +146,19 @@ def _load_plain(folder: Path, dtype: torch.dtype) -> torch.nn.Module | None:
     import importlib
 
     from safetensors.torch import load_file
-    from transformers import GenerationConfig, initialization
-    from transformers.modeling_utils import local_torch_dtype
+    from transformers import GenerationConfig
 
+    try:
+        from transformers.initialization import no_init_weights, no_tie_weights
+        from transformers.modeling_utils import local_torch_dtype
+    except ImportError:  # a transformers release without them: from_pretrained loads it
+        return None
     cls = getattr(importlib.import_module(f"transformers.models.{family}.modeling_{family}"), classes[0], None)
     if cls is None or not hasattr(cls, "get_expanded_tied_weights_keys"):
         return None
     config = cls.config_class.from_pretrained(folder)
     config.name_or_path, config.dtype = str(folder), dtype  # as from_pretrained records them
-    with local_torch_dtype(dtype, cls.__name__), initialization.no_init_weights(), initialization.no_tie_weights():
+    with local_torch_dtype(dtype, cls.__name__), no_init_weights(), no_tie_weights():
         model = cls(config)
     state = {k: v.to(dtype) if v.is_floating_point() else v for k, v in load_file(weights).items()}
     missing, unexpected = model.load_state_dict(state, strict=False, assign=True)
@@ -163,7 +167,7 @@ def _load_plain(folder: Path, dtype: torch.dtype) -> torch.nn.Module | None:
     model.tie_weights()
     if (folder / "generation_config.json").is_file():
         model.generation_config = GenerationConfig.from_pretrained(folder)
-    return model
+    return model.eval()
 
 
 def load_model(

@@ -34,7 +34,7 @@ def from_pretrained(folder, dtype: torch.dtype):
 
 
 def assert_same_model(ours: torch.nn.Module, theirs: torch.nn.Module) -> None:
-    assert type(ours) is type(theirs)
+    assert type(ours) is type(theirs) and ours.training == theirs.training
     mine, reference = ours.state_dict(keep_vars=True), theirs.state_dict(keep_vars=True)
     assert list(mine) == list(reference)
     for name, tensor in reference.items():
