@@ -107,19 +107,22 @@ def tfidf(texts: Sequence[str], stop_words: frozenset[str], token_pattern: str, 
     """
     tokens = re.compile(token_pattern).findall
     vocabulary: dict[str, int] = {}  # term -> order of first use
-    rows, first, counts = [], [], []
+    owners: list[int] = []  # per entry: its text, its term (by first use) and the term's count in the text
+    terms: list[int] = []
+    counts: list[int] = []
     for r, text in enumerate(texts):
         counted: dict[int, int] = {}
         for token in tokens(text.lower()):
             if token not in stop_words:
                 term = vocabulary.setdefault(token, len(vocabulary))
                 counted[term] = counted.get(term, 0) + 1
-        rows += [r] * len(counted)
-        first += counted
+        owners += [r] * len(counted)
+        terms += counted
         counts += counted.values()
     if not vocabulary:
         return None
-    row, first, count = np.array(rows, dtype=np.int64), np.array(first, dtype=np.int64), np.array(counts, float)
+    row, first = np.array(owners, dtype=np.int64), np.array(terms, dtype=np.int64)
+    count = np.array(counts, dtype=np.float64)
     order = np.lexsort((first, row))
     row, first, count = row[order], first[order], count[order]
     names = sorted(vocabulary)
@@ -242,10 +245,10 @@ def kmeans(rows: Rows, k: int, seed: int, n_init: int = 4, max_iter: int = 300, 
     """[k, columns] centers: the best (lowest inertia) of `n_init` seeded k-means runs on `rows`."""
     random = np.random.RandomState(seed)
     norms, threshold = rows.squared_norms(), _tolerance(rows, tol)
-    best: tuple[np.ndarray, np.ndarray, float] | None = None
-    for _ in range(n_init):
+    best = _lloyd(rows, _seeds(rows, k, norms, random), threshold, max_iter)
+    for _ in range(n_init - 1):
         labels, centers, inertia = _lloyd(rows, _seeds(rows, k, norms, random), threshold, max_iter)
-        if best is None or (inertia < best[2] and not _same_clustering(labels, best[0], k)):
+        if inertia < best[2] and not _same_clustering(labels, best[0], k):
             best = labels, centers, inertia
     return best[1]
 

@@ -48,7 +48,7 @@ def find_themes(texts: list[str], traits_per_text: list[list[str]], max_themes: 
     found = tfidf(texts, ENGLISH_STOP_WORDS | FILLER, r"(?u)\b[^\W\d_]{3,}\b", max_df=0.9 if len(texts) > 20 else 1.0,
                   max_features=5000)
     k = _n_clusters(texts, max_themes) if found is not None else 1
-    labels = _kmeans(found[0], k, seed) if k > 1 else np.zeros(len(texts), dtype=int)
+    labels = _kmeans(found[0], k, seed) if found is not None and k > 1 else np.zeros(len(texts), dtype=int)
     themes = []
     for cluster in range(k):
         members = np.flatnonzero(labels == cluster)

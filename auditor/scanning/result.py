@@ -133,7 +133,7 @@ def scores_table(records: list[Record], traits: list[TraitScores], truncated: np
                  tags: list[list[str]], group_by: str | None = None, groups: list[str] | None = None) -> pa.Table:
     """The scores table of scored records, in their order; with `group_by`, their `groups` in a group column."""
     exchanges = [r.exchange() for r in records]
-    values = {
+    values: dict[str, Sequence | np.ndarray] = {
         "index": [r.index for r in records], "source": [r.source for r in records], "line": [r.line for r in records],
         "sample_id": [r.sample_id for r in records], "prompt": [p for p, _ in exchanges],
         "response": [a for _, a in exchanges],
@@ -149,7 +149,7 @@ def scores_table(records: list[Record], traits: list[TraitScores], truncated: np
                                   pa.string()))
     if group_by:
         fields.append(pa.field(GROUP_COLUMN, pa.string(), metadata={"group_by": group_by}))
-        arrays.append(arrow_array(groups, pa.string()))
+        arrays.append(arrow_array(groups or [], pa.string()))
     for t in traits:
         metadata = {"flags": t.flags} if t.flags == BELOW else None
         for (name, kind), data in zip(trait_columns(t.trait).items(), (t.dp, t.score, t.flagged)):
