@@ -19,13 +19,13 @@ from __future__ import annotations
 
 import csv
 import json
-import subprocess
 import time
 from pathlib import Path
 
 import click
 import numpy as np
 from example_auroc import LABELS
+from performance.common import commit
 from public_data import BENCHMARKS, convert
 
 from auditor.config import DEFAULT_TRAITS, ScanConfig
@@ -91,14 +91,6 @@ def benchmark_checks(data: Path, work: Path, prompts: int, batch_size: int) -> t
         checks.append(compare(bench.name, bench.trait, positive, runs))
         click.echo(f"{bench.name}: {checks[-1]}", err=True)
     return checks, seconds
-
-
-def commit() -> str:
-    try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT,
-                              check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
 
 
 @click.command()

@@ -195,8 +195,8 @@ def render_perf_scan() -> list[str]:
 
 def render_perf_targets() -> list[str]:
     perf = Results.load("performance")
-    rows = [[shown(t["metric"]), t["value"], t["target"], "yes" if t["pass"] else "**no**"]
-            for t in perf.data["targets"]]
+    met = {True: "yes", False: "**no**", None: "not measured"}
+    rows = [[shown(t["metric"]), t["value"], t["target"], met[t["pass"]]] for t in perf.data["targets"]]
     return table(["metric", "measured", "target", "met"], rows) + ["", perf.stamp()]
 
 
