@@ -25,7 +25,7 @@ from pathlib import Path
 import click
 import numpy as np
 from example_auroc import LABELS
-from performance.common import commit
+from performance.common import commit, machine_info
 from public_data import BENCHMARKS, convert
 
 from auditor.config import DEFAULT_TRAITS, ScanConfig
@@ -114,10 +114,11 @@ def main(data: Path, work: Path, prompts: int, batch_size: int, out: Path, evide
                "failed": [f"{c['check']} ({c['trait']})" for c in checks if not c["holds"]],
                "flag_agreement_min": min(c["flag_agreement"] for c in checks),
                "dp_pearson_r_min": min(c["dp_pearson_r"] for c in checks),
-               "command": "python benchmarks/precision.py" + (f" --prompts {prompts}" if prompts != 100 else ""),
                "commit": commit(), "native_bf16_cpu": cpu_has_native_bf16(),
                "rule": "bfloat16 holds when every check's bfloat16 AUROC lies inside float32's 95% bootstrap interval"}
+    command = "python benchmarks/precision.py" + (f" --prompts {prompts}" if prompts != 100 else "")
     results = {"model": "SmolLM2-135M-Instruct", "bfloat16": summary, "checks": checks,
+               "provenance": {"command": command, "commit": summary["commit"], "machine": machine_info("cpu")},
                "seconds": {"example": seconds, "benchmarks": bench_seconds},
                "note": "seconds: wall time of whole scans (model load, generation, scoring) in this run; the speed "
                        "figures are benchmarks/performance's"}

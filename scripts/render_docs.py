@@ -231,6 +231,24 @@ def render_perf_memory() -> list[str]:
             perf.stamp("memory")]
 
 
+# ---- benchmarks/results/precision.json --------------------------------------------------------------------
+
+def render_precision() -> list[str]:
+    """float32 against bfloat16 on the CPU: the checks `--dtype auto` follows."""
+    prec = Results.load("precision")
+    b = prec.data["bfloat16"]
+    rows = [[c["check"], c["trait"], f"{c['n'][0]} / {c['n'][1]}",
+             f"{c['auroc_float32'][0]:.3f} [{c['auroc_float32'][1]:.3f}, {c['auroc_float32'][2]:.3f}]",
+             f"{c['auroc_bfloat16']:.3f}", "yes" if c["holds"] else "**no**", f"{c['flag_agreement']:.1%}",
+             f"{c['dp_pearson_r']:.3f}"] for c in prec.data["checks"]]
+    failed = ", ".join(b["failed"])
+    verdict = ("so `--dtype auto` runs the embedded model in bfloat16 on CPUs with native bf16 instructions"
+               if b["holds"] else f"so `--dtype auto` keeps float32 on every CPU (failed: {failed})")
+    return [f"bfloat16 holds in {b['held']} of {b['checks']} checks, {verdict}. Rule: {b['rule']}.", "",
+            *table(["check", "trait", "n (trait / control)", "AUROC float32 [95%]", "AUROC bfloat16", "holds",
+                    "same flags", "dP r"], rows, "|---|---|---:|---|---:|---|---:|---:|"), "", prec.stamp()]
+
+
 RENDERERS: dict[str, Callable[[], list[str]]] = {
     "trust": render_trust,
     "card-detail": render_card_detail,
@@ -240,6 +258,7 @@ RENDERERS: dict[str, Callable[[], list[str]]] = {
     "perf-generation": render_perf_generation,
     "perf-scan": render_perf_scan,
     "perf-targets": render_perf_targets,
+    "precision": render_precision,
     "perf-scoring": render_perf_scoring,
     "perf-flops": render_perf_flops,
     "perf-memory": render_perf_memory,
