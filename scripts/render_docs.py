@@ -190,7 +190,17 @@ def render_perf_scan() -> list[str]:
     return [f"Generate-mode scan of {s['records']} records, up to {s['max_new_tokens']} new tokens: ours "
             f"{seconds(s['ours_s'])}, the reference loop {seconds(s['reference_s'])} (**{s['speedup']}x**); same "
             f"answers for {s['same_answers']:.0%} of the records, dP within {s['max_abs_dp_diff_where_same']:.1e} of "
-            "the reference's where they match.", "", perf.stamp("scan")]
+            "the reference's where they match." + _bf16_scan(s), "", perf.stamp("scan")]
+
+
+def _bf16_scan(s: dict) -> str:
+    if "bf16" not in s:
+        return ""
+    b = s["bf16"]
+    return (f" The same scan with the model in bfloat16: {seconds(b['ours_s'])} (**{b['speedup']}x**); "
+            f"{b['same_answers_as_float32']:.0%} of its answers equal float32's, dP r {b['dp_pearson_r_vs_float32']} "
+            f"against float32 (this CPU {'has' if b['native_bf16_cpu'] else 'lacks'} native bf16 instructions; "
+            f"`--dtype auto` here: {b['dtype_auto_here']}).")
 
 
 def render_perf_targets() -> list[str]:
