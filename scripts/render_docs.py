@@ -63,7 +63,9 @@ class Results:
         found = [{**top, **self.section(s).get("provenance", {})} for s in sections] or [top]
         command = "; ".join(sorted({p["command"] for p in found if p.get("command")}))
         commit = ", ".join(sorted({p["commit"] for p in found if p.get("commit")}))
-        machine = next((p["machine"] for p in found if p.get("machine")), None) or self.data.get("machine")
+        machines = list(dict.fromkeys(describe_machine(p["machine"]) for p in found if p.get("machine")))
+        if not machines and self.data.get("machine"):
+            machines = [describe_machine(self.data["machine"])]
         where = f"`{rel(self.path)}`"
         if sections:
             finished = [f"`{s}`" + (f" finished {t}" if (t := self.section(s).get("finished_at")) else "")
@@ -75,7 +77,7 @@ class Results:
         else:
             parts.append(f"Command: `{command}`." if command else "Command: recorded before provenance was kept.")
             parts.append(f"Commit: {commit}." if commit else "Commit: recorded before provenance was kept.")
-        parts.append(f"Machine: {describe_machine(machine)}." if machine else "Machine: not recorded.")
+        parts.append(f"Machine: {'; '.join(machines)}." if machines else "Machine: not recorded.")
         return "*" + " ".join(parts) + "*"
 
 
@@ -207,7 +209,7 @@ def render_perf_targets() -> list[str]:
     perf = Results.load("performance")
     met = {True: "yes", False: "**no**", None: "not measured"}
     rows = [[shown(t["metric"]), t["value"], t["target"], met[t["pass"]]] for t in perf.data["targets"]]
-    return table(["metric", "measured", "target", "met"], rows) + ["", perf.stamp()]
+    return table(["metric", "measured", "target", "met"], rows) + ["", perf.stamp(*perf.data["sections"])]
 
 
 def render_perf_scoring() -> list[str]:

@@ -52,21 +52,19 @@ def bootstrap_difference(a: np.ndarray, b: np.ndarray, rounds: int = ROUNDS, lev
     return _interval(a.mean() - b.mean(), _resampled_means(a, rounds, rng) - _resampled_means(b, rounds, rng), level)
 
 
-def auroc(positive: np.ndarray, score: np.ndarray) -> float:
-    """The probability that a positive record outscores a negative one (ties count half): the ROC AUC."""
-    pos, neg = score[positive], score[~positive]
-    return float((pos[:, None] > neg[None, :]).mean() + 0.5 * (pos[:, None] == neg[None, :]).mean())
-
 
 def bootstrap_auroc(positive: np.ndarray, score: np.ndarray, rounds: int = ROUNDS, level: float = 0.95,
                     seed: int = 0) -> Interval:
-    """AUROC with a percentile bootstrap interval, positives and negatives resampled separately (so each draw keeps
+    """ROC AUC with a percentile bootstrap interval, positives and negatives resampled separately (each draw keeps
     both classes at their sizes). `rounds` 0: the point value only (its interval is that value)."""
+    from sklearn.metrics import roc_auc_score  # deferred: scans import this module and need no scikit-learn
+
     positive = np.asarray(positive, dtype=bool)
-    point = auroc(positive, score)
+    point = float(roc_auc_score(positive, score))
     if not rounds:
         return Interval(point, point, point)
     rng, pos, neg = np.random.default_rng(seed), score[positive], score[~positive]
-    draws = np.array([auroc(np.r_[np.ones(len(pos), bool), np.zeros(len(neg), bool)],
-                            np.r_[rng.choice(pos, len(pos)), rng.choice(neg, len(neg))]) for _ in range(rounds)])
+    labels = np.r_[np.ones(len(pos), bool), np.zeros(len(neg), bool)]
+    draws = np.array([roc_auc_score(labels, np.r_[rng.choice(pos, len(pos)), rng.choice(neg, len(neg))])
+                      for _ in range(rounds)])
     return _interval(point, draws, level)

@@ -95,7 +95,8 @@ def main(quick: bool, only: str, out: str | None, device: str, threads: int | No
 
     shared = cache_dir()
     results = {"quick": quick, "sizes": sizes, "machine": machine_info(device), "sections": {}}
-    provenance = {"command": "python -m benchmarks.performance " + " ".join(sys.argv[1:]), "commit": commit()}
+    provenance = {"command": "python -m benchmarks.performance " + " ".join(sys.argv[1:]), "commit": commit(),
+                  "machine": results["machine"]}
     started = time.perf_counter()
     lm = load_model("default", device, "float32") if {"scoring", "flops", "generation", "scan"} & set(chosen) else None
     if not (shared / "models").is_dir():  # the subprocess sections share the converted model
@@ -128,8 +129,10 @@ def main(quick: bool, only: str, out: str | None, device: str, threads: int | No
         results["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     if merge and Path(out).is_file():
         earlier = json.loads(Path(out).read_text(encoding="utf-8"))
-        results["sections"] = {**{k: v for k, v in earlier["sections"].items() if k not in results["sections"]},
-                               **results["sections"]}
+        kept = {k: v for k, v in earlier["sections"].items() if k not in results["sections"]}
+        for section in kept.values():  # each kept section names the machine it ran on, not this run's
+            section.setdefault("provenance", {}).setdefault("machine", earlier["machine"])
+        results["sections"] = {**kept, **results["sections"]}
     results["targets"] = verdicts(results)
     Path(out).parent.mkdir(parents=True, exist_ok=True)
     Path(out).write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
