@@ -79,9 +79,10 @@ def example_checks(batch_size: int) -> tuple[list[dict], dict]:
     return checks, seconds
 
 
-def benchmark_checks(data: Path, work: Path, prompts: int, batch_size: int) -> tuple[list[dict], dict]:
+def benchmark_checks(data: Path, work: Path, prompts: int, batch_size: int,
+                     only: tuple[str, ...]) -> tuple[list[dict], dict]:
     checks, seconds = [], {d: 0.0 for d in DTYPES}
-    for bench in BENCHMARKS:
+    for bench in (b for b in BENCHMARKS if not only or b.name in only):
         inducing, control = convert(bench, data, work, prompts if bench.paired else prompts // 2)
         runs = {}
         for dtype in DTYPES:
@@ -99,24 +100,29 @@ def benchmark_checks(data: Path, work: Path, prompts: int, batch_size: int) -> t
 @click.option("--work", default="bench-work", show_default=True, type=click.Path(file_okay=False, path_type=Path))
 @click.option("--prompts", default=100, show_default=True, help="Prompts per benchmark, as in detection.py.")
 @click.option("--batch-size", default=16, show_default=True)
+@click.option("--only", multiple=True, type=click.Choice([b.name for b in BENCHMARKS]),
+              help="Run only these benchmarks (the evidence then names the checks it rests on).")
 @click.option("--out", default=str(ROOT / "benchmarks" / "results" / "precision.json"), show_default=True,
               type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--evidence", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write the summary `--dtype auto` reads (the shipped one: auditor/model/precision.json).")
-def main(data: Path, work: Path, prompts: int, batch_size: int, out: Path, evidence: Path | None) -> None:
+def main(data: Path, work: Path, prompts: int, batch_size: int, only: tuple[str, ...], out: Path,
+         evidence: Path | None) -> None:
     from auditor.model.precision import cpu_has_native_bf16
 
     checks, seconds = example_checks(batch_size)
-    more, bench_seconds = benchmark_checks(data, work, prompts, batch_size)
+    more, bench_seconds = benchmark_checks(data, work, prompts, batch_size, only)
     checks += more
     held = sum(c["holds"] for c in checks)
     summary = {"holds": held == len(checks), "checks": len(checks), "held": held,
                "failed": [f"{c['check']} ({c['trait']})" for c in checks if not c["holds"]],
+               "checked": [f"{c['check']} ({c['trait']})" for c in checks],
                "flag_agreement_min": min(c["flag_agreement"] for c in checks),
                "dp_pearson_r_min": min(c["dp_pearson_r"] for c in checks),
                "commit": commit(), "native_bf16_cpu": cpu_has_native_bf16(),
                "rule": "bfloat16 holds when every check's bfloat16 AUROC lies inside float32's 95% bootstrap interval"}
-    command = "python benchmarks/precision.py" + (f" --prompts {prompts}" if prompts != 100 else "")
+    command = ("python benchmarks/precision.py" + (f" --prompts {prompts}" if prompts != 100 else "")
+               + "".join(f" --only {name}" for name in only))
     results = {"model": "SmolLM2-135M-Instruct", "bfloat16": summary, "checks": checks,
                "provenance": {"command": command, "commit": summary["commit"], "machine": machine_info("cpu")},
                "seconds": {"example": seconds, "benchmarks": bench_seconds},
