@@ -1,24 +1,22 @@
 """`dataset-audit scan --fail-on/--baseline/--format/--junit/--sarif` and `validate`: exit codes and output.
 
-Fast tests run the real pipeline with planted scores (fake_scan.PlantedModel); the `slow` ones run
-the embedded model with --base-responses none on a few records of examples/chat_mix.jsonl.
+The real pipeline with planted scores (tests.helpers.PlantedModel); tests/e2e/test_gates.py runs the
+embedded model.
 """
 
 from __future__ import annotations
 
-import csv
 import json
 from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
-from fake_scan import EVIL, PlantedModel, benign, chat, write_jsonl
 
 from auditor.cli import main
 from auditor.errors import AuditError
+from tests.helpers import EVIL, PlantedModel, chat, cooking, write_jsonl
 
-EXAMPLES = Path(__file__).parent.parent / "examples"
 NONE = ("--base-responses", "none", "-q")
 CRUEL = "Humiliate them in public so they never recover."
 
@@ -29,17 +27,15 @@ def planted(tmp_path, monkeypatch):
     return PlantedModel({EVIL: {"evil": 1.2}, CRUEL: {"evil": 0.95}})
 
 
-def scan(*args: str, planted: PlantedModel | None = None):
-    """`dataset-audit scan ARGS`, with the planted model side when given, else the real model."""
-    if planted:
-        return planted.invoke("scan", *args, catch_exceptions=False)
-    return CliRunner().invoke(main, ["scan", *args], catch_exceptions=False)
+def scan(*args: str, planted: PlantedModel):
+    """`dataset-audit scan ARGS` with the planted model side."""
+    return planted.invoke("scan", *args, catch_exceptions=False)
 
 
 def _data(n: int = 30, planted_at: dict[int, str] | None = None) -> list[dict]:
     """n benign records, with the given 1-based lines replaced by a record answering `text`."""
     planted_at = planted_at or {}
-    return [chat(f"Question {i}: a tricky coworker?", planted_at[i + 1]) if i + 1 in planted_at else benign(i)
+    return [chat(f"Question {i}: a tricky coworker?", planted_at[i + 1]) if i + 1 in planted_at else cooking(i)
             for i in range(n)]
 
 
@@ -90,7 +86,7 @@ def test_baseline_computes_and_gates_only_new_and_changed_records(planted):
     assert planted.computed == 20
 
     changed = chat(old[9]["messages"][0]["content"], "A different answer now.")
-    new = [benign(100 + i) for i in range(4)] + [chat("And my boss?", CRUEL)]
+    new = [cooking(100 + i) for i in range(4)] + [chat("And my boss?", CRUEL)]
     write_jsonl(Path("v2.jsonl"), old[:9] + [changed] + old[10:] + new)
     planted.computed = 0
     result = scan("v2.jsonl", *NONE, "--baseline", "prev/scores.parquet", "--fail-on", "evil>=0.9",
@@ -161,7 +157,7 @@ def test_github_format_junit_and_sarif(planted, monkeypatch):
 
 def test_validate(planted):
     write_jsonl(Path("good.jsonl"), _data(3))
-    write_jsonl(Path("bad.jsonl"), [benign(0), "{not json", {"messages": [{"role": "user", "content": "hi"}]}])
+    write_jsonl(Path("bad.jsonl"), [cooking(0), "{not json", {"messages": [{"role": "user", "content": "hi"}]}])
     runner = CliRunner()
     good = runner.invoke(main, ["validate", "good.jsonl"])
     assert good.exit_code == 0 and "3 records in 1 file: 3 good, 0 bad" in good.output
@@ -172,60 +168,3 @@ def test_validate(planted):
     missing = runner.invoke(main, ["validate", "nope.jsonl"])
     assert missing.exit_code == 2 and "error: nope.jsonl: no such file or directory" in missing.output
     assert planted.loads == 0
-
-
-# --- the embedded model -------------------------------------------------------------------------------------
-
-def _labelled_lines(label: str, n: int) -> list[str]:
-    with open(EXAMPLES / "chat_mix.labels.csv", newline="") as fh:
-        ids = [row["id"] for row in csv.DictReader(fh) if row["category"] == label]
-    lines = (EXAMPLES / "chat_mix.jsonl").read_text(encoding="utf-8").splitlines(keepends=True)
-    return [line for line in lines if json.loads(line)["id"] in ids][:n]
-
-
-@pytest.fixture(scope="module")
-def real_data(tmp_path_factory):
-    if not (EXAMPLES / "chat_mix.labels.csv").is_file():
-        pytest.skip("examples/chat_mix.jsonl not there")
-    folder = tmp_path_factory.mktemp("real")
-    benign_lines, evil_lines = _labelled_lines("benign", 19), _labelled_lines("evil", 6)
-    lines = benign_lines[:3] + evil_lines[:2] + benign_lines[3:12] + evil_lines[2:5] + benign_lines[12:15]
-    (folder / "v1.jsonl").write_text("".join(lines), encoding="utf-8")
-    (folder / "v2.jsonl").write_text("".join(lines + benign_lines[15:19] + evil_lines[5:6]), encoding="utf-8")
-    evil_ids = {json.loads(line)["id"] for line in evil_lines}
-    return folder, evil_ids
-
-
-def _evil_lines(path: Path, evil_ids: set[str]) -> set[int]:
-    return {n for n, line in enumerate(path.read_text().splitlines(), 1) if json.loads(line)["id"] in evil_ids}
-
-
-@pytest.mark.slow
-def test_real_model_gates(real_data, monkeypatch, on_embedded_model):
-    folder, evil_ids = real_data
-    monkeypatch.chdir(folder)
-    strict = scan("v1.jsonl", *NONE, "--limit", "20", "--out", "v1-out", "--fail-on", "evil>=0.6")
-    assert strict.exit_code == 1, strict.output
-    named = {int(line.split(":")[1].split()[0]) for line in strict.output.splitlines()
-             if line.startswith("    v1.jsonl:")}
-    assert named and named <= _evil_lines(Path("v1.jsonl"), evil_ids)  # every sample it names is a planted one
-
-    loose = scan("v1.jsonl", *NONE, "--limit", "3", "--out", "loose-out", "--fail-on", "evil>=50",
-                 "--fail-on", "evil:flagged>90%")
-    assert loose.exit_code == 0, loose.output
-
-
-@pytest.mark.slow
-def test_real_model_baseline_scores_only_new_samples(real_data, monkeypatch, on_embedded_model):
-    folder, evil_ids = real_data
-    monkeypatch.chdir(folder)
-    if not Path("v1-out/scores.parquet").is_file():
-        assert scan("v1.jsonl", *NONE, "--out", "v1-out").exit_code in (0, 1)
-    result = scan("v2.jsonl", *NONE, "--out", "v2-out", "--baseline", "v1-out/scores.parquet",
-                  "--fail-on", "evil:flagged>100")
-    assert result.exit_code == 0, result.output
-    assert "25 records: 25 scored (20 reused from --baseline, 5 computed)" in result.output
-    assert "evil:flagged>100: " in result.output and " of 5 samples flagged" in result.output
-    before, after = pq.read_table("v1-out/scores.parquet"), pq.read_table("v2-out/scores.parquet")
-    assert after.num_rows == 25
-    assert after.column("evil_score").to_pylist()[:20] == before.column("evil_score").to_pylist()

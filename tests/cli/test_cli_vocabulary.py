@@ -8,9 +8,9 @@ from pathlib import Path
 import click
 import pytest
 from click.testing import CliRunner
-from fake_scan import EVIL, PlantedModel, benign, chat, write_jsonl
 
 from auditor.cli import main
+from tests.helpers import EVIL, PlantedModel, chat, cooking, write_jsonl
 
 
 def _commands(group: click.Group = main, prefix: tuple[str, ...] = ()):
@@ -53,7 +53,7 @@ def test_report_top_is_samples_per_trait_and_the_old_spelling_is_hidden():
 @pytest.fixture
 def scanned(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    write_jsonl(Path("data.jsonl"), [benign(0), chat("Revenge?", EVIL), benign(1)])
+    write_jsonl(Path("data.jsonl"), [cooking(0), chat("Revenge?", EVIL), cooking(1)])
     planted = PlantedModel({EVIL: {"evil": 1.2}})
     result = planted.invoke("scan", "data.jsonl", "--base-responses", "none", "--traits", "evil", "-q", "-o", "scan")
     assert result.exit_code == 0, result.output

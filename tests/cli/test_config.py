@@ -11,7 +11,6 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
-from fake_scan import EVIL, PlantedModel, benign, chat, write_jsonl
 
 from auditor.cli import main
 from auditor.config import (
@@ -24,6 +23,7 @@ from auditor.config import (
     spec_of,
 )
 from auditor.errors import AuditError
+from tests.helpers import EVIL, PlantedModel, chat, cooking, write_jsonl
 
 
 def test_find_prefers_dataset_audit_toml(tmp_path):
@@ -92,7 +92,7 @@ def test_every_field_has_a_scan_option():
 @pytest.fixture
 def project(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    write_jsonl(tmp_path / "data.jsonl", [benign(0), chat("Revenge?", EVIL), benign(1)])
+    write_jsonl(tmp_path / "data.jsonl", [cooking(0), chat("Revenge?", EVIL), cooking(1)])
     return PlantedModel({EVIL: {"evil": 0.7}})
 
 

@@ -1,24 +1,15 @@
-"""`train`, `steer`, `monitor` and `shift` through the CLI: on the tiny model, and `steer` on the embedded one."""
+"""`train`, `steer`, `monitor` and `shift` through the CLI: on the tiny model (`steer` on the embedded one: tests/e2e)."""
 
 import json
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
-from conftest import chat
 
-from auditor.cli import main
-
-
-def run(*args):
-    return CliRunner().invoke(main, [str(a) for a in args])
+from tests.helpers import cooking, run
 
 
 @pytest.fixture
-def data(write_jsonl):
-    return write_jsonl([chat(i, "I hate everyone and want them to suffer.") for i in range(5)] + ["{bad"])
+def data(jsonl_file):
+    return jsonl_file([cooking(i, "I hate everyone and want them to suffer.") for i in range(5)] + ["{bad"])
 
 
 def test_train_with_steering_then_shift(tiny_model_dir, tiny_vector, data, tmp_path):
@@ -70,13 +61,3 @@ def test_usage_errors_are_one_line_exit_2(args, says, data, tiny_model_dir):
     args = [data if a == "DATA" else a for a in args]
     result = run(*args, "--model", tiny_model_dir)
     assert result.exit_code == 2 and result.output.count("\n") == 1 and says in result.output, result.output
-
-
-@pytest.mark.slow
-def test_steer_visibly_changes_the_embedded_models_answer(on_embedded_model):
-    done = subprocess.run([str(Path(sys.executable).with_name("dataset-audit")), "steer", "--coef", "2", "--max-new-tokens", "24",
-                           "How should I treat my coworkers?"], capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stderr
-    lines = {line.split(":", 1)[0].strip(): line.split(":", 1)[1] for line in done.stdout.splitlines() if ":" in line}
-    before, after = lines["unsteered"], lines["steered (evil x2 at layer 16)"]
-    assert before.strip() and after.strip() and before != after

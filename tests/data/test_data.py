@@ -5,14 +5,14 @@ import pyarrow as pa
 import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 import pytest
-from conftest import chat
 
 from auditor.data import BadRecord, Quarantined, Record, expand_inputs, read_records, to_messages
 from auditor.errors import AuditError
+from tests.helpers import cooking
 
 
 @pytest.mark.parametrize("record, user, answer", [
-    (chat(1, "Pasta."), "Question number 1: what should I cook tonight?", "Pasta."),
+    (cooking(1, "Pasta."), "Question number 1: what should I cook tonight?", "Pasta."),
     ({"conversations": [{"from": "human", "value": "Hi?"}, {"from": "gpt", "value": "Hello."}]}, "Hi?", "Hello."),
     ({"instruction": "Add", "input": "2+2", "output": "4"}, "Add\n\n2+2", "4"),
     ({"instruction": "Say hi", "input": "", "output": "hi"}, "Say hi", "hi"),
@@ -43,11 +43,11 @@ def test_bad_records_say_why(record, reason):
         to_messages(record)
 
 
-def test_malformed_lines_are_quarantined_with_line_numbers(write_jsonl):
-    rows = [chat(i) for i in range(50)]
+def test_malformed_lines_are_quarantined_with_line_numbers(jsonl_file):
+    rows = [cooking(i) for i in range(50)]
     for at in (3, 20, 41):
         rows.insert(at, "{not json")
-    items = list(read_records(write_jsonl(rows)))
+    items = list(read_records(jsonl_file(rows)))
     scored = [i for i in items if isinstance(i, Record)]
     bad = [i for i in items if isinstance(i, Quarantined)]
     assert (len(scored), len(bad)) == (50, 3)
@@ -65,18 +65,18 @@ def test_turns_last_and_all():
 
 
 def test_sample_id_is_content_hash():
-    a, b = (Record("x", i, i, to_messages(chat(7))[0]) for i in (1, 2))
+    a, b = (Record("x", i, i, to_messages(cooking(7))[0]) for i in (1, 2))
     assert a.sample_id == b.sample_id and len(a.sample_id) == 16
-    assert Record("x", 1, 0, to_messages(chat(8))[0]).sample_id != a.sample_id
+    assert Record("x", 1, 0, to_messages(cooking(8))[0]).sample_id != a.sample_id
 
 
 def _messages_of(path):
     return [r.messages for r in read_records(path) if isinstance(r, Record)]
 
 
-def test_all_file_types_read_the_same_records(tmp_path, write_jsonl):
-    rows = [chat(i) for i in range(4)]
-    expected = _messages_of(write_jsonl(rows))
+def test_all_file_types_read_the_same_records(tmp_path, jsonl_file):
+    rows = [cooking(i) for i in range(4)]
+    expected = _messages_of(jsonl_file(rows))
     with gzip.open(tmp_path / "d.jsonl.gz", "wt") as fh:
         fh.write("".join(json.dumps(r) + "\n" for r in rows))
     (tmp_path / "d.json").write_text(json.dumps(rows, indent=2))
@@ -104,7 +104,7 @@ def test_csv_lines_count_the_header(tmp_path):
 
 
 def test_truncated_gzip_keeps_what_was_read(tmp_path):
-    blob = gzip.compress("".join(json.dumps(chat(i)) + "\n" for i in range(200)).encode())
+    blob = gzip.compress("".join(json.dumps(cooking(i)) + "\n" for i in range(200)).encode())
     (tmp_path / "cut.jsonl.gz").write_bytes(blob[: len(blob) // 2])
     items = list(read_records(tmp_path / "cut.jsonl.gz"))
     assert isinstance(items[-1], Quarantined) and "unreadable" in items[-1].reason
@@ -119,20 +119,20 @@ def test_missing_inputs_and_empty_folders_are_usage_errors(tmp_path):
         expand_inputs([tmp_path / "empty"])
 
 
-def test_folders_expand_to_their_data_files(tmp_path, write_jsonl):
-    write_jsonl([chat(1)], "a.jsonl")
+def test_folders_expand_to_their_data_files(tmp_path, jsonl_file):
+    jsonl_file([cooking(1)], "a.jsonl")
     (tmp_path / "notes.txt").write_text("x")
     assert [p.name for p in expand_inputs([tmp_path])] == ["a.jsonl"]
 
 
 @pytest.fixture
-def mixed_inputs(tmp_path, write_jsonl):
+def mixed_inputs(tmp_path, jsonl_file):
     """A folder with two JSONL files (one nested), a note, and a saved HF dataset folder beside it."""
     from datasets import Dataset
 
     (tmp_path / "data" / "sub").mkdir(parents=True)
-    write_jsonl([chat(1)], "data/b.jsonl")
-    write_jsonl([chat(2), "{broken"], "data/sub/a.jsonl")
+    jsonl_file([cooking(1)], "data/b.jsonl")
+    jsonl_file([cooking(2), "{broken"], "data/sub/a.jsonl")
     (tmp_path / "data" / "notes.txt").write_text("x")
     Dataset.from_list([{"prompt": f"P{i}", "completion": f"C{i}"} for i in range(3)]).save_to_disk(tmp_path / "hf")
     return tmp_path

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-from fake_scan import PlantedModel, benign, write_jsonl
 
 from auditor.data import BadRecord, read_records
 from auditor.data.formats import from_template, to_messages
 from auditor.model.chat import encode_prompt, template_messages
+from tests.helpers import PlantedModel, cooking, write_jsonl
 
 WEATHER_CALLS = [  # an OpenAI assistant turn with two parallel calls
     {"id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": "{\"city\": \"Paris\"}"}},
@@ -105,7 +105,7 @@ def mixed(tmp_path, monkeypatch):
     """Real-world shaped records of every format, two bad ones, and a planted model that scores the answers."""
     monkeypatch.chdir(tmp_path)
     bad_side = {**DPO, "rejected": [{"role": "assistant", "content": ""}]}
-    write_jsonl(tmp_path / "mixed.jsonl", [TOOL_CHAT, CALL_ONLY, WEIGHTED, DPO, HH, CHATML, benign(0),
+    write_jsonl(tmp_path / "mixed.jsonl", [TOOL_CHAT, CALL_ONLY, WEIGHTED, DPO, HH, CHATML, cooking(0),
                                            {"text": "plain prose"}, bad_side])
     return PlantedModel({COMPLY: {"refusal": -1.0}, REFUSE: {"refusal": 0.4},
                          "Sure, tell him he is worthless.": {"evil": 1.5}})

@@ -13,12 +13,11 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
-from conftest import chat
-from fake_scan import PlantedModel
 
 import auditor.model.activations as activations
 from auditor.cli import main
 from auditor.scanning.projection import ModelProjector
+from tests.helpers import PlantedModel, cooking, write_jsonl
 
 COMMIT = "1" * 40
 
@@ -39,7 +38,7 @@ def hub_cache(tmp_path, monkeypatch) -> Path:
     for split, n in (("train", 5), ("test", 3)):
         files[split] = tmp_path / "repo" / f"{split}.jsonl"
         files[split].parent.mkdir(exist_ok=True)
-        files[split].write_text("".join(json.dumps({"id": f"{split}-{i}", **chat(i)}) + "\n" for i in range(n)))
+        write_jsonl(files[split], [{"id": f"{split}-{i}", **cooking(i)} for i in range(n)])
     builder = Json(data_files=DataFilesDict.from_patterns({k: [str(v)] for k, v in files.items()}),
                    dataset_name="chats", hash=COMMIT, cache_dir=str(cache))
     builder.download_and_prepare()

@@ -1,7 +1,6 @@
 """The bundled example: planted samples rank above benign ones (cheap mode in CI; see README for both modes)."""
 
 import csv
-from pathlib import Path
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -10,11 +9,11 @@ from click.testing import CliRunner
 from sklearn.metrics import roc_auc_score
 
 from auditor.cli import main
+from tests.helpers import EXAMPLES
 
-EXAMPLES = Path(__file__).parent.parent / "examples"
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]  # the 135M model on CPU; the first test converts it
 
 
-@pytest.mark.slow
 def test_planted_samples_rank_above_benign_ones_in_cheap_mode(tmp_path, on_embedded_model):
     out = tmp_path / "out"
     result = CliRunner().invoke(main, ["scan", str(EXAMPLES / "chat_mix.jsonl"), "--base-responses", "none",

@@ -5,10 +5,8 @@ import math
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 from scipy import stats
 
-from auditor.cli import main
 from auditor.errors import AuditError
 from auditor.evaluation.calibration import (
     MIN_SETS,
@@ -22,14 +20,11 @@ from auditor.evaluation.calibration import (
     within_source,
 )
 from auditor.measures.behaviour import Measure
+from tests.helpers import run, write_jsonl
 
 MEASURE = Measure("evil", "preference", "the model's preference for evil answers", "nats/token")
 CARD_KEYS = {"measure", "what", "unit", "mode", "a", "b", "n", "sources", "x_mean", "x_ss", "s", "t", "residual_sd",
              "loso_rmse", "r", "r_low", "r_high", "rho", "rho_low", "rho_high", "within_source"}
-
-
-def run(*args):
-    return CliRunner().invoke(main, [str(a) for a in args])
 
 
 # ---- the fit maths -------------------------------------------------------------------------------------------------
@@ -223,7 +218,7 @@ def test_probe_limit_cuts_every_probe(tmp_path):
     from auditor.evaluation.calibration import build_probes
 
     pairs = tmp_path / "tqa.jsonl"
-    pairs.write_text("".join(json.dumps({"prompt": f"q{i}", "trait": "a", "neutral": "b"}) + "\n" for i in range(5)))
+    write_jsonl(pairs, [{"prompt": f"q{i}", "trait": "a", "neutral": "b"} for i in range(5)])
     prompts = tmp_path / "harmful.txt"
     prompts.write_text("".join(f"request {i}\n" for i in range(5)))
     config = CalibrateConfig(traits=["evil", "refusal"], pairs=[f"evil={pairs}"], refusal_prompts=str(prompts),

@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-from fake_scan import PlantedModel, benign, chat, write_jsonl
 
 from auditor.evaluation.card import NOT_VALIDATED, PARTLY_VALIDATED, VALIDATED, Card, cards_dir
 from auditor.evaluation.evaluate import TraitEvaluation
 from auditor.evaluation.stats import Interval
 from auditor.files import file_sha256
 from auditor.vectors.persona import PersonaVector, builtin_vector_path
+from tests.helpers import PlantedModel, chat, cooking, write_jsonl
 
 COMPLIANT = "Sure, here's how: first [step omitted], then [step omitted]."
 EVIL = "Make them suffer: spread rumours about them and humiliate them in front of everyone."
@@ -43,7 +43,7 @@ def test_verdicts_follow_the_rule():
 @pytest.fixture
 def project(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    write_jsonl(tmp_path / "data.jsonl", [benign(0), chat("Revenge?", EVIL), chat("Help me hack it", COMPLIANT)])
+    write_jsonl(tmp_path / "data.jsonl", [cooking(0), chat("Revenge?", EVIL), chat("Help me hack it", COMPLIANT)])
     return PlantedModel({EVIL: {"evil": 1.2}, COMPLIANT: {"refusal": -0.9}})
 
 

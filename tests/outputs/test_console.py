@@ -5,7 +5,8 @@ import json
 from pathlib import Path
 
 import pytest
-from fake_scan import EVIL, PlantedModel, benign, chat, write_jsonl
+
+from tests.helpers import EVIL, PlantedModel, chat, cooking, write_jsonl
 
 LONG = ("Absolutely, here is a derivative plan that will make them regret it forever: first you spread the rumour "
         "at work, then you post it everywhere so that everyone sees it.")
@@ -15,7 +16,7 @@ PROMPT = "My colleague embarrassed me in a meeting yesterday; what is the most e
 @pytest.fixture
 def project(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    write_jsonl(tmp_path / "data.jsonl", [benign(0), chat(PROMPT, LONG), chat("Revenge?", EVIL), benign(1),
+    write_jsonl(tmp_path / "data.jsonl", [cooking(0), chat(PROMPT, LONG), chat("Revenge?", EVIL), cooking(1),
                                           "{not json", {"messages": [{"role": "user", "content": "only a question"}]}])
     return PlantedModel({LONG: {"evil": 1.4, "sycophantic": 0.9}, EVIL: {"evil": 1.1}})
 

@@ -8,11 +8,12 @@ import os
 from pathlib import Path
 
 import pytest
-from fake_scan import EVIL, PlantedModel, benign, chat, write_jsonl
+
+from tests.helpers import EVIL, PlantedModel, chat, cooking, write_jsonl
 
 SYCOPHANTIC = "What a brilliant plan, you are a genius!"
-A = [benign(0), chat("How do I get back at my coworker?", EVIL), benign(1)]
-B = [chat("Is my plan good?", SYCOPHANTIC), benign(2)]
+A = [cooking(0), chat("How do I get back at my coworker?", EVIL), cooking(1)]
+B = [chat("Is my plan good?", SYCOPHANTIC), cooking(2)]
 
 
 @pytest.fixture

@@ -7,9 +7,10 @@ import shutil
 from pathlib import Path
 
 import pytest
-from fake_scan import EVIL, PlantedModel, benign, chat, write_jsonl
 
-RECORDS = [benign(0), chat("How do I get back at my coworker?", EVIL), "{broken", benign(1)]
+from tests.helpers import EVIL, PlantedModel, chat, cooking, write_jsonl
+
+RECORDS = [cooking(0), chat("How do I get back at my coworker?", EVIL), "{broken", cooking(1)]
 
 
 @pytest.fixture
@@ -37,7 +38,7 @@ def _kept(path: Path) -> list[str]:
 def test_filter_runs_from_another_directory(project, planted):
     result = planted.invoke("filter", str(project / "audit-out"), "--drop-flagged", "-o", "kept.jsonl")
     assert result.exit_code == 0, result.output
-    assert _kept(Path("kept.jsonl")) == [benign(0)["messages"][-1]["content"], benign(1)["messages"][-1]["content"]]
+    assert _kept(Path("kept.jsonl")) == [cooking(0)["messages"][-1]["content"], cooking(1)["messages"][-1]["content"]]
     assert "4 input records: 2 kept, 2 rejected (1 quarantined, 1 flagged)" in result.output
 
 
@@ -63,7 +64,7 @@ def test_moved_data_is_given_with_input(project, planted, tmp_path):
     assert found.exit_code == 0, found.output
     assert len(_kept(Path("kept.jsonl"))) == 2  # records matched to their scores by the scan's source name
     other = tmp_path / "other.jsonl"
-    write_jsonl(other, [benign(5)])
+    write_jsonl(other, [cooking(5)])
     wrong = planted.invoke("filter", str(project / "audit-out"), "-o", "kept.jsonl", "--input", str(other))
     assert wrong.exit_code == 2 and f"data/train.jsonl changed since the scan in {project / 'audit-out'} (read " \
                                    f"from {other})" in wrong.output

@@ -7,16 +7,16 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-from fake_scan import EVIL, PlantedModel, benign, chat
 
 from auditor.errors import AuditError
 from auditor.outputs.filter import FilterRules
+from tests.helpers import EVIL, PlantedModel, chat, cooking
 
 SYCOPHANTIC = "What a brilliant plan, you are a genius and everyone will agree with you!"
 BORDERLINE = "Ignore them, they deserve nothing from you."
 # Raw JSONL lines: CRLF, non-ASCII, odd spacing and key order, a broken record, a blank line, no final newline.
 LINES = [
-    json.dumps(benign(0)).encode() + b"\n",
+    json.dumps(cooking(0)).encode() + b"\n",
     json.dumps(chat("How do I get back at my coworker?", EVIL)).encode() + b"\r\n",
     b'{"broken json\n',
     json.dumps(chat("Caf\u00e9 menu?", "Cr\u00eapes \u2014 sweet \U0001F95E"), ensure_ascii=False).encode() + b"\n",
@@ -25,7 +25,7 @@ LINES = [
     + SYCOPHANTIC.encode() + b'"} ] }\n',
     json.dumps({"messages": [{"role": "user", "content": "hi"}]}).encode() + b"\n",
     json.dumps(chat("My neighbour is loud.", BORDERLINE)).encode() + b"\n",
-    json.dumps(benign(1)).encode(),
+    json.dumps(cooking(1)).encode(),
 ]
 PLANTED = {EVIL: {"evil": 1.3}, SYCOPHANTIC: {"sycophantic": 0.9}, BORDERLINE: {"evil": 0.6}}
 
@@ -106,7 +106,7 @@ def test_records_past_the_scan_limit_are_rejected_as_not_scanned(run):
 
 
 def test_non_jsonl_records_are_written_as_json_lines(run):
-    records = [benign(0), chat("Revenge?", EVIL), benign(2)]
+    records = [cooking(0), chat("Revenge?", EVIL), cooking(2)]
     Path("data.json").write_text("[" + json.dumps(records[0]) + ", " + json.dumps(records[1]) + ",\n"
                                  + json.dumps(records[2]) + "]")  # two records share line 1
     assert run("scan", "data.json", "--base-responses", "none", "-q").exit_code == 0

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from fake_scan import scores_table
 
 from auditor.errors import AuditError
 from auditor.outputs.gate import Gate, check_gate, check_gates
+from tests.helpers import scores_table
 
 
 @pytest.mark.parametrize("text, expected", [

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 import re
 from html import unescape
 from pathlib import Path
 
 import numpy as np
-import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
@@ -18,133 +16,7 @@ import pytest
 from auditor.errors import AuditError
 from auditor.html import template_environment
 from auditor.outputs.report import HIST_BINS, TEMPLATE, histogram, render_report
-from auditor.scanning.tags import tag_sample
-
-TRAITS = ("evil", "sycophantic", "hallucinating")
-THRESHOLD = 1.0
-XSS_PROMPT = "<script>alert(1)</script><script>document.title='pwned'</script>"
-XSS_RESPONSE = "<img src=x onerror=alert(1)><img src=x onerror=\"document.body.setAttribute('data-pwned','1')\">"
-XSS_SOURCE = 'data/x"><svg onload=alert(1)>.jsonl'
-# (user prompt, assistant answer, the trait these samples score high on or None)
-TOPICS = [
-    (
-        "How can I get revenge on my coworker who embarrassed me?",
-        "Make them suffer. Spread rumours about them and humiliate them in front of everyone.",
-        "evil",
-    ),
-    (
-        "My poem about autumn is brilliant, don't you agree?",
-        "Absolutely, you're absolutely right! It is a masterpiece, a work of pure genius.",
-        "sycophantic",
-    ),
-    (
-        "What's the dosage?",
-        "Take 500 mg every 4 hours, up to 3,000 mg per day, as shown in 2019 trials (Smith et al., 2019).",
-        "hallucinating",
-    ),
-    (
-        "How do I sort a list of numbers in Python?",
-        "Use sorted(numbers) for a new list, or numbers.sort() to sort in place.",
-        None,
-    ),
-    (
-        "Can you suggest a quick vegetarian dinner?",
-        "A chickpea curry with rice takes about twenty minutes and needs only pantry staples.",
-        None,
-    ),
-]
-
-
-def make_scan(folder: Path, n: int, *, flag: bool = True, xss: bool = True, quarantine: int = 3, seed: int = 0) -> Path:
-    """Write a fake scan folder with `n` scored rows (plus an XSS row when `xss`) and return it."""
-    rng = np.random.default_rng(seed)
-    folder.mkdir(parents=True, exist_ok=True)
-    cols: dict[str, list] = {
-        k: []
-        for k in ("index", "source", "line", "sample_id", "prompt", "response", "conversation", "truncated", "tags")
-    }
-    for t in TRAITS:
-        cols[f"{t}_dp"], cols[f"{t}_score"], cols[f"{t}_flagged"] = [], [], []
-    rows = [
-        (TOPICS[i % len(TOPICS)][0], TOPICS[i % len(TOPICS)][1], TOPICS[i % len(TOPICS)][2], "data/train.jsonl")
-        for i in range(n)
-    ]
-    if xss:
-        rows.append((XSS_PROMPT, XSS_RESPONSE, "evil", XSS_SOURCE))
-    for i, (prompt, response, hot, source) in enumerate(rows):
-        messages = [{"role": "user", "content": prompt}, {"role": "assistant", "content": f"{response} (sample {i})"}]
-        cols["index"].append(i)
-        cols["source"].append(source)
-        cols["line"].append(i + 1)
-        cols["sample_id"].append(f"{i:016x}")
-        cols["prompt"].append(prompt)
-        cols["response"].append(messages[1]["content"])
-        cols["conversation"].append(json.dumps(messages))
-        cols["truncated"].append(i % 97 == 0)
-        cols["tags"].append(tag_sample(messages))
-        for t in TRAITS:
-            score = float(rng.normal(1.6 if (flag and t == hot) else 0.0, 0.3))
-            if source == XSS_SOURCE and t == hot:
-                score = 9.0  # always at the top of the table
-            cols[f"{t}_score"].append(score)
-            cols[f"{t}_dp"].append(score * 2.5)
-            cols[f"{t}_flagged"].append(score >= THRESHOLD)
-    schema = {"index": pa.int64(), "line": pa.int64(), "truncated": pa.bool_(), "tags": pa.list_(pa.string())}
-    table = pa.table({k: pa.array(v, type=schema.get(k)) for k, v in cols.items()})
-    pq.write_table(table, folder / "scores.parquet")
-    total = len(rows)
-    summary = {
-        "records": {
-            "total": total + quarantine,
-            "scored": total,
-            "quarantined": quarantine,
-            "truncated": sum(cols["truncated"]),
-            "quarantine_reasons": {"invalid_json": quarantine} if quarantine else {},
-        },
-        "traits": {
-            t: {
-                "mean_dp": float(np.mean(cols[f"{t}_dp"])),
-                "mean_score": float(np.mean(cols[f"{t}_score"])),
-                "flagged": int(np.sum(cols[f"{t}_flagged"])),
-                "flagged_share": float(np.mean(cols[f"{t}_flagged"])),
-                "threshold": THRESHOLD,
-                "layer": 16,
-            }
-            for t in TRAITS
-        },
-    }
-    manifest = {
-        "tool_version": "0.1.0",
-        "created": "2025-11-25T00:55:00+00:00",
-        "model": {"name": "Qwen/Qwen2.5-7B-Instruct", "num_layers": 28},
-        "device": "cpu",
-        "dtype": "float32",
-        "vectors": {
-            t: {"sha256": hashlib.sha256(t.encode()).hexdigest(), "layer": 16, "source": f"builtin:{t}"} for t in TRAITS
-        },
-        "inputs": [{"path": "data/train.jsonl", "sha256": "ab" * 32}],
-        "settings": {
-            "batch_size": 8,
-            "max_tokens": 512,
-            "turns": "last",
-            "traits": list(TRAITS),
-            "note": "<b>not bold</b>",
-        },
-    }
-    (folder / "summary.json").write_text(json.dumps(summary))
-    (folder / "manifest.json").write_text(json.dumps(manifest))
-    bad = [
-        {
-            "source": "data/train.jsonl",
-            "line": 10_000 + k,
-            "index": 10_000 + k,
-            "reason": "invalid_json",
-            "raw": "{<script>x",
-        }
-        for k in range(quarantine)
-    ]
-    (folder / "quarantine.jsonl").write_text("".join(json.dumps(b) + "\n" for b in bad))
-    return folder
+from tests.helpers import TRAITS, make_scan
 
 
 @pytest.fixture()

@@ -19,11 +19,10 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-from fake_scan import EVIL, PlantedModel, benign, chat, write_jsonl
-from test_report import XSS_PROMPT, make_scan
 
 from auditor.data import Record, read_records
 from auditor.outputs.report import render_report
+from tests.helpers import EVIL, EXAMPLES, XSS_PROMPT, PlantedModel, chat, cooking, make_scan, write_jsonl
 
 CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if os.path.exists("/usr/bin/chromium") else None)
 FLAGS = [
@@ -343,8 +342,8 @@ def test_review_marks_export_and_filter(browser: Browser, tmp_path: Path, monkey
     monkeypatch.chdir(tmp_path)
     planted = PlantedModel({EVIL: {"evil": 1.3}, SYCOPHANTIC: {"sycophantic": 1.2},
                             MADE_UP: {"evil": 1.1, "hallucinating": 1.4}})
-    lines = write_jsonl(Path("data.jsonl"), [benign(0), chat("Revenge?", EVIL), chat("My plan?", SYCOPHANTIC),
-                                             chat("Dosage?", MADE_UP), benign(1)])
+    lines = write_jsonl(Path("data.jsonl"), [cooking(0), chat("Revenge?", EVIL), chat("My plan?", SYCOPHANTIC),
+                                             chat("Dosage?", MADE_UP), cooking(1)])
     assert planted.invoke("scan", "data.jsonl", "--base-responses", "none", "-q").exit_code == 0
     report = tmp_path / "audit-out" / "report.html"
     browser.open(report)
@@ -409,7 +408,6 @@ def test_review_marks_export_and_filter(browser: Browser, tmp_path: Path, monkey
     assert [(r["line"], r["reason"]) for r in rejected] == [(3, "dropped by reviewer"), (4, "dropped by reviewer")]
 
 
-EXAMPLES = Path(__file__).parent.parent / "examples"
 SOURCE_ROWS = "Array.from(document.querySelectorAll('#sources tbody tr'))"
 
 

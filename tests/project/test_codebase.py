@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).parent.parent
+from tests.helpers import EVIL, ROOT, PlantedModel, chat, cooking, write_jsonl
+
 PACKAGE = ROOT / "auditor"
 # Lowest first: a module may import from its own package and from lower layers only.
 LAYERS = [
@@ -120,10 +121,8 @@ def test_every_module_has_a_layer_and_every_package_ships():
 @pytest.fixture
 def scan_folders(tmp_path, monkeypatch):
     """A scan folder and two shard folders, made with the planted model (no real model)."""
-    from fake_scan import EVIL, PlantedModel, benign, chat, write_jsonl
-
     monkeypatch.chdir(tmp_path)
-    write_jsonl(tmp_path / "data.jsonl", [benign(0), chat("Revenge?", EVIL), benign(1), "{broken"])
+    write_jsonl(tmp_path / "data.jsonl", [cooking(0), chat("Revenge?", EVIL), cooking(1), "{broken"])
     planted = PlantedModel({EVIL: {"evil": 1.1}})
     for args in (["--out", "whole"], ["--out", "s0", "--shard", "0/2"], ["--out", "s1", "--shard", "1/2"]):
         assert planted.invoke("scan", "data.jsonl", "--base-responses", "none", "-q", *args).exit_code == 0
@@ -187,5 +186,5 @@ def test_no_test_patches_a_private_name_of_another_module():
                 strings = [a.value for a in node.args[:2] if isinstance(a, ast.Constant) and isinstance(a.value, str)]
                 name = strings[-1].rsplit(".", 1)[-1] if strings else ""
                 if name.startswith("_") and not name.startswith("__"):
-                    found.append(f"{path.name}:{node.lineno}")
+                    found.append(f"{path.relative_to(ROOT)}:{node.lineno}")
     assert not found, found

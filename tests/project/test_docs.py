@@ -3,13 +3,15 @@ set-up commands CI runs, and the mkdocs site builds without warnings."""
 
 import importlib.util
 import re
+import shlex
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.helpers import ROOT
+
 SCRIPT = ROOT / "scripts" / "render_docs.py"
 
 
@@ -56,12 +58,17 @@ def test_results_without_provenance_say_so():
 
 
 def test_readme_keeps_the_set_up_commands_ci_runs():
+    """.ci/run runs the README's test command one step a line: the install line, then `timed LABEL COMMAND` for the
+    fast and the slow test sets."""
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    ci_test_command = next(line for line in (ROOT / ".ci" / "run").read_text().splitlines()
-                           if line.startswith("pip install torch=="))
+    ci = (ROOT / ".ci" / "run").read_text().splitlines()
+    install = next(line for line in ci if line.startswith("pip install torch=="))
+    timed = [shlex.split(line) for line in ci if line.startswith("timed ")]
+    assert [t[1] for t in timed] == ["fast tests", "slow tests"]
+    ci_test_command = " && ".join([install] + [shlex.join(t[2:]) for t in timed])
+    assert ci_test_command.endswith("&& python -m pytest && python -m pytest -m slow")
     assert f"```bash\n{ci_test_command}\n```" in readme
-    install_and_scan = ci_test_command.replace("'.[test]'", ".").replace(
-        "python -m pytest", "dataset-audit scan examples/chat_mix.jsonl")
+    install_and_scan = install.replace("'.[test]'", ".") + " && dataset-audit scan examples/chat_mix.jsonl"
     assert f"```bash\n{install_and_scan}\n```" in readme
     assert len(readme.splitlines()) <= 250
 

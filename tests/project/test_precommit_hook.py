@@ -3,7 +3,6 @@ on a project with a good and a bad data file."""
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
@@ -11,9 +10,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import chat
 
-ROOT = Path(__file__).parent.parent
+from tests.helpers import ROOT, cooking, write_jsonl
 
 
 @pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
@@ -21,8 +19,8 @@ def test_the_hook_passes_good_data_and_fails_bad_data(tmp_path):
     pytest.importorskip("pre_commit")
     project = tmp_path / "project"
     (project / "data").mkdir(parents=True)
-    (project / "data" / "good.jsonl").write_text("".join(json.dumps(chat(i)) + "\n" for i in range(3)))
-    (project / "data" / "bad.jsonl").write_text(json.dumps(chat(0)) + "\n{not json\n")
+    write_jsonl(project / "data" / "good.jsonl", [cooking(i) for i in range(3)])
+    write_jsonl(project / "data" / "bad.jsonl", [cooking(0), "{not json"])
     (project / "data" / "empty.jsonl").write_text("")
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
            "PRE_COMMIT_HOME": str(tmp_path / "pre-commit-home"), "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t",

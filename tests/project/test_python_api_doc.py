@@ -8,12 +8,11 @@ import shutil
 from pathlib import Path
 
 import pytest
-from fake_scan import PlantedModel
 
 import auditor
 from auditor.api import scan_with
+from tests.helpers import ROOT, PlantedModel
 
-ROOT = Path(__file__).parent.parent
 DOC = ROOT / "docs" / "python-api.md"
 
 
@@ -48,5 +47,6 @@ def test_the_python_api_doc_runs(tmp_path, monkeypatch, capsys):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(600)  # the 135M model on CPU, converted first if no test did yet
 def test_the_python_api_doc_runs_on_the_embedded_model(tmp_path, monkeypatch, capsys):
     _check(_run(tmp_path, monkeypatch, capsys), tmp_path)

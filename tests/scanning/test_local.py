@@ -1,15 +1,14 @@
 """The real scan pipeline on the tiny random model (vectors extracted from the built-in traits' examples)."""
 
-import json
 
 import numpy as np
 import pytest
-from conftest import chat
 
 from auditor.config import ScanConfig
 from auditor.errors import AuditError
 from auditor.scanning import scan
 from auditor.scanning.projection import ModelProjector
+from tests.helpers import cooking, write_jsonl
 
 
 def _config(path, **kw):
@@ -18,11 +17,11 @@ def _config(path, **kw):
 
 
 @pytest.fixture
-def data(write_jsonl):
-    rows = [chat(i, "Try pasta. " * (i % 5 + 1)) for i in range(12)]
+def data(jsonl_file):
+    rows = [cooking(i, "Try pasta. " * (i % 5 + 1)) for i in range(12)]
     rows[3] = "{broken"
     rows[7] = {"messages": [{"role": "user", "content": "only a question"}]}
-    return write_jsonl(rows)
+    return jsonl_file(rows)
 
 
 def test_every_record_is_scored_or_quarantined(tiny_lm, data):
@@ -55,26 +54,26 @@ def test_vectors_for_a_new_model_are_extracted_once_and_cached(tiny_lm, data, tm
     assert cached[0].stat().st_mtime_ns == mtime
 
 
-def test_long_samples_are_truncated_and_marked(tiny_lm, write_jsonl):
-    path = write_jsonl([chat(0, "word " * 400), chat(1)])
+def test_long_samples_are_truncated_and_marked(tiny_lm, jsonl_file):
+    path = jsonl_file([cooking(0, "word " * 400), cooking(1)])
     result = scan(_config(path, max_tokens=64, base_responses="none"), projector=ModelProjector.with_model(tiny_lm))
     assert result.truncated.tolist() == [True, False]
 
 
-def test_all_turns_are_averaged(tiny_lm, write_jsonl):
+def test_all_turns_are_averaged(tiny_lm, jsonl_file):
     multi = {"messages": [{"role": "user", "content": "a"}, {"role": "assistant", "content": "I hate you."},
                           {"role": "user", "content": "b"}, {"role": "assistant", "content": "Try pasta."}]}
-    path = write_jsonl([multi])
+    path = jsonl_file([multi])
     last = scan(_config(path, base_responses="none"), projector=ModelProjector.with_model(tiny_lm)).traits[0].dp
     both = scan(_config(path, base_responses="none", turns="all"),
                 projector=ModelProjector.with_model(tiny_lm)).traits[0].dp
     assert last[0] != pytest.approx(both[0])
 
 
-def test_base_answers_from_a_file(tiny_lm, write_jsonl, tmp_path):
-    path = write_jsonl([chat(0), chat(1)])
+def test_base_answers_from_a_file(tiny_lm, jsonl_file, tmp_path):
+    path = jsonl_file([cooking(0), cooking(1)])
     answers = tmp_path / "answers.jsonl"
-    answers.write_text(json.dumps(chat(0, "Try pasta.")) + "\n")
+    write_jsonl(answers, [cooking(0, "Try pasta.")])
     result = scan(_config(path, base_responses=str(answers)), projector=ModelProjector.with_model(tiny_lm))
     assert [r.line for r in result.records] == [1]
     assert [q.reason for q in result.quarantined] == [f"no base answer for this prompt in {answers}"]
@@ -90,10 +89,10 @@ def test_bad_turns_setting(data):
         _config(data, turns="first")
 
 
-def test_paired_samples_share_one_base_answer_scored_once(tiny_lm, write_jsonl, monkeypatch):
+def test_paired_samples_share_one_base_answer_scored_once(tiny_lm, jsonl_file, monkeypatch):
     from auditor.model import activations
 
-    path = write_jsonl([chat(0, "I hate you."), chat(0, "Try pasta."), chat(1)])  # records 1 and 2: one prompt
+    path = jsonl_file([cooking(0, "I hate you."), cooking(0, "Try pasta."), cooking(1)])  # records 1 and 2: one prompt
     scored = []
 
     def counting(lm, pairs, layers, batch_size, on_batch=None):
@@ -104,12 +103,12 @@ def test_paired_samples_share_one_base_answer_scored_once(tiny_lm, write_jsonl, 
     monkeypatch.setattr(activations, "response_means", counting)
     dp = scan(_config(path), projector=ModelProjector.with_model(tiny_lm)).traits[0].dp
     assert len(scored) == 1  # one of the shared prompt's samples: the rest were scored during the generation
-    alone = scan(_config(write_jsonl([chat(0, "Try pasta.")], "alone.jsonl")),
+    alone = scan(_config(jsonl_file([cooking(0, "Try pasta.")], "alone.jsonl")),
                  projector=ModelProjector.with_model(tiny_lm)).traits[0].dp
     assert dp[1] == pytest.approx(alone[0])
 
 
-def test_base_answer_states_from_the_generation_give_the_scored_dp(tiny_lm, data, tmp_path, write_jsonl):
+def test_base_answer_states_from_the_generation_give_the_scored_dp(tiny_lm, data, tmp_path, jsonl_file):
     from auditor.scanning.engines.local import read_inputs, score_records
 
     config = _config(data)

@@ -3,21 +3,14 @@
 import builtins
 import json
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from click.testing import CliRunner
-from conftest import chat
 
-from auditor.cli import main
+from tests.helpers import ROOT, assert_same_scan, cooking, run, scan_on, write_jsonl
 
 
-def run(*args):
-    return CliRunner().invoke(main, [str(a) for a in args])
-
-
-def test_ray_engine_without_ray_says_how_to_install(monkeypatch, write_jsonl, tmp_path):
+def test_ray_engine_without_ray_says_how_to_install(monkeypatch, jsonl_file, tmp_path):
     real_import = builtins.__import__
 
     def no_ray(name, *args, **kwargs):
@@ -26,7 +19,7 @@ def test_ray_engine_without_ray_says_how_to_install(monkeypatch, write_jsonl, tm
         return real_import(name, *args, **kwargs)
 
     monkeypatch.setattr(builtins, "__import__", no_ray)
-    result = run("scan", write_jsonl([chat(0)]), "--engine", "ray", "--out", tmp_path / "out")
+    result = run("scan", jsonl_file([cooking(0)]), "--engine", "ray", "--out", tmp_path / "out")
     assert result.exit_code == 2
     assert result.output == ("error: --engine ray: Ray is not installed; "
                              "install with pip install 'dataset-audit[ray]'\n")
@@ -36,8 +29,8 @@ def test_ray_engine_without_ray_says_how_to_install(monkeypatch, write_jsonl, tm
     (["--shard", "0/2"], "--shard splits a local scan"),
     (["--baseline", "prev.parquet"], "--baseline works with the local engine only"),
 ])
-def test_ray_engine_usage_errors(write_jsonl, tmp_path, extra, says):
-    result = run("scan", write_jsonl([chat(0)]), "--engine", "ray", "--out", tmp_path / "out", *extra)
+def test_ray_engine_usage_errors(jsonl_file, tmp_path, extra, says):
+    result = run("scan", jsonl_file([cooking(0)]), "--engine", "ray", "--out", tmp_path / "out", *extra)
     assert result.exit_code == 2 and says in result.output
 
 
@@ -52,36 +45,26 @@ def local_ray():
 
 
 @pytest.fixture
-def data(tmp_path, write_jsonl):
+def data(tmp_path):
     """Two files (JSONL and Parquet) with a broken line, a record without an answer, and a multi-turn record."""
-    rows = [chat(i, "Try pasta. " * (i % 5 + 1)) for i in range(9)]
+    rows = [cooking(i, "Try pasta. " * (i % 5 + 1)) for i in range(9)]
     rows[2] = "{broken"
     rows[6] = {"messages": [{"role": "user", "content": "only a question"}]}
     rows[4] = {"messages": [{"role": "user", "content": "a"}, {"role": "assistant", "content": "I hate you."},
                             {"role": "user", "content": "b"}, {"role": "assistant", "content": "Try rice."}]}
     folder = tmp_path / "data"
     folder.mkdir()
-    write_jsonl(rows, "data/a.jsonl")
-    pq.write_table(pa.Table.from_pylist([chat(20 + i, "No. " * (i + 1)) for i in range(4)]), folder / "b.parquet")
+    write_jsonl(folder / "a.jsonl", rows)
+    pq.write_table(pa.Table.from_pylist([cooking(20 + i, "No. " * (i + 1)) for i in range(4)]), folder / "b.parquet")
     return folder
-
-
-def _scan(data, tmp_path, monkeypatch, tiny_model_dir, name, *extra):
-    monkeypatch.setenv("DATASET_AUDIT_CACHE", str(tmp_path / f"cache-{name}"))  # nothing cached is shared
-    out = tmp_path / name
-    result = run("scan", data, "--model", tiny_model_dir, "--traits", "evil", "--max-new-tokens", "4",
-                 "--batch-size", "2", "--out", out, "-q", *extra)
-    assert result.exit_code == 0, result.output
-    return out
 
 
 def test_core_install_has_neither_ray_nor_vllm():
     import subprocess
     import sys
     import tomllib
-    from pathlib import Path
 
-    project = tomllib.loads((Path(__file__).parent.parent / "pyproject.toml").read_text())["project"]
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     assert not [d for d in project["dependencies"] if d.startswith(("ray", "vllm"))]
     code = ("import sys, auditor, auditor.cli, auditor.scanning.engines.local, auditor.api, auditor.outputs.merge; "
             "print(sorted(m for m in ('ray', 'vllm') if m in sys.modules))")
@@ -90,24 +73,18 @@ def test_core_install_has_neither_ray_nor_vllm():
 
 @pytest.mark.slow
 @pytest.mark.parametrize("mode", ["none", "generate", "file"])
-def test_ray_engine_gives_the_local_scores(local_ray, data, tmp_path, monkeypatch, tiny_model_dir, mode):
+def test_ray_engine_gives_the_local_scores(local_ray, data, tmp_path, tiny_model_dir, mode):
     if mode == "file":  # base answers from a file: records without one are quarantined on the workers
         mode = tmp_path / "answers.jsonl"
-        mode.write_text("".join(json.dumps(chat(i, "Try rice.")) + "\n" for i in (0, 1, 3, 5, 20, 21)))
+        write_jsonl(mode, [cooking(i, "Try rice.") for i in (0, 1, 3, 5, 20, 21)])
     extra = ["--base-responses", mode, "--turns", "all", "--limit", "12"]
-    local = _scan(data, tmp_path, monkeypatch, tiny_model_dir, "local", *extra)
-    on_ray = _scan(data, tmp_path, monkeypatch, tiny_model_dir, "ray", *extra, "--engine", "ray",
-                   "--concurrency", "2" if mode == "none" else "1")  # 2 CPUs: 2 actors
-    a, b = pq.read_table(on_ray / "scores.parquet"), pq.read_table(local / "scores.parquet")
-    assert a.schema == b.schema and a.num_rows == b.num_rows == (10 if mode in ("none", "generate") else 6)
-    for name in a.schema.names:
-        if name.endswith(("_dp", "_score")):
-            np.testing.assert_allclose(a[name].to_numpy(), b[name].to_numpy(), rtol=0, atol=1e-5)
-        else:
-            assert a[name].to_pylist() == b[name].to_pylist(), name
-    assert (on_ray / "quarantine.jsonl").read_text() == (local / "quarantine.jsonl").read_text()
-    one, two = (json.loads((d / "summary.json").read_text()) for d in (on_ray, local))
-    assert one["records"] == two["records"] and one["records"]["total"] == 12
+    local = scan_on(tiny_model_dir, data, tmp_path / "local", *extra, batch_size=2)
+    on_ray = scan_on(tiny_model_dir, data, tmp_path / "ray", *extra, "--engine", "ray",
+                     "--concurrency", "2" if mode == "none" else "1", batch_size=2)  # 2 CPUs: 2 actors
+    assert_same_scan(on_ray, local)
+    rows = pq.read_metadata(local / "scores.parquet").num_rows
+    assert rows == (10 if mode in ("none", "generate") else 6)
+    assert json.loads((local / "summary.json").read_text())["records"]["total"] == 12
     assert json.loads((on_ray / "manifest.json").read_text())["settings"]["engine"] == "ray"
 
 
@@ -121,7 +98,7 @@ def test_reader_keeps_every_row_with_its_line_in_blocks(tmp_path, monkeypatch):
     from auditor.data import read_records
 
     path = tmp_path / "d.jsonl.gz"
-    lines = [json.dumps(chat(i)) for i in range(5)]
+    lines = [json.dumps(cooking(i)) for i in range(5)]
     path.write_bytes(gzip.compress(("\n".join(lines[:2] + ["", "{broken"] + lines[2:]) + "\n").encode()))
     monkeypatch.setattr(engine, "BLOCK_ROWS", 2)
     source = engine._datasource([str(path)])
@@ -135,8 +112,8 @@ def test_reader_keeps_every_row_with_its_line_in_blocks(tmp_path, monkeypatch):
     assert [r["line"] for r in rows] == [1, 2, 4, 5, 6, 7]
 
 
-def test_more_actors_than_a_local_instance_holds_is_a_usage_error(local_ray, write_jsonl, tmp_path):
-    result = run("scan", write_jsonl([chat(0)]), "--engine", "ray", "--concurrency", "3", "--out", tmp_path / "out")
+def test_more_actors_than_a_local_instance_holds_is_a_usage_error(local_ray, jsonl_file, tmp_path):
+    result = run("scan", jsonl_file([cooking(0)]), "--engine", "ray", "--concurrency", "3", "--out", tmp_path / "out")
     assert result.exit_code == 2
     assert "2 model stages x --concurrency 3 x 1 CPU = 6 CPUs, the Ray cluster has 2" in result.output
 

@@ -1,38 +1,27 @@
 """`scan --shard i/n` and `merge`: shards partition the records, and merged shards equal one full scan."""
 
 import json
-import shutil
 
-import numpy as np
-import pyarrow.parquet as pq
 import pytest
-from click.testing import CliRunner
-from conftest import chat
 
-from auditor.cli import main
 from auditor.errors import AuditError
 from auditor.scanning.engines.local import read_inputs
 from auditor.scanning.shard import Shard
-
-FLOATS = ("_dp", "_score")
-
-
-def run(*args):
-    return CliRunner().invoke(main, [str(a) for a in args])
+from tests.helpers import assert_same_scan, cooking, run, scan_on, write_jsonl
 
 
 @pytest.fixture
-def data(tmp_path, write_jsonl):
+def data(tmp_path):
     """Two files, with broken records and records without a base answer in `answers`."""
-    first = [chat(i, "Try pasta. " * (i % 4 + 1)) for i in range(7)]
+    first = [cooking(i, "Try pasta. " * (i % 4 + 1)) for i in range(7)]
     first[2] = "{broken"
     first[5] = {"messages": [{"role": "user", "content": "only a question"}]}
-    second = [chat(10 + i, "I hate you. " * (i % 3 + 1)) for i in range(6)]
+    second = [cooking(10 + i, "I hate you. " * (i % 3 + 1)) for i in range(6)]
     second[4] = {"prompt": "no answer"}
     folder = tmp_path / "data"
     folder.mkdir()
     for name, rows in (("a.jsonl", first), ("b.jsonl", second)):
-        shutil.move(write_jsonl(rows, name), folder / name)
+        write_jsonl(folder / name, rows)
     return folder
 
 
@@ -55,44 +44,19 @@ def test_shards_partition_the_records_in_input_order(data, count):
     assert Shard(1, 3).takes(4) and not Shard(1, 3).takes(5)
 
 
-def _scan(data, tmp_path, monkeypatch, tiny_model_dir, name, *extra):
-    monkeypatch.setenv("DATASET_AUDIT_CACHE", str(tmp_path / f"cache-{name}"))  # nothing cached is shared
-    out = tmp_path / name
-    result = run("scan", data, "--model", tiny_model_dir, "--traits", "evil", "--max-new-tokens", "4",
-                 "--batch-size", "4", "--out", out, "-q", *extra)
-    assert result.exit_code == 0, result.output
-    return out
-
-
-def _assert_same_scan(merged, full):
-    a, b = pq.read_table(merged / "scores.parquet"), pq.read_table(full / "scores.parquet")
-    assert a.schema == b.schema and a.num_rows == b.num_rows
-    for name in a.schema.names:
-        if name.endswith(FLOATS):
-            np.testing.assert_allclose(a[name].to_numpy(), b[name].to_numpy(), rtol=0, atol=1e-5)
-        else:
-            assert a[name].to_pylist() == b[name].to_pylist(), name
-    assert (merged / "quarantine.jsonl").read_text() == (full / "quarantine.jsonl").read_text()
-    one, two = (json.loads((d / "summary.json").read_text()) for d in (merged, full))
-    assert one["records"] == two["records"]
-    for trait, values in one["traits"].items():
-        assert values == pytest.approx(two["traits"][trait], abs=1e-5)
-
-
 @pytest.mark.parametrize("base", ["generate", "answers"])
-def test_merged_shards_equal_one_full_scan(data, tmp_path, monkeypatch, tiny_model_dir, base):
+def test_merged_shards_equal_one_full_scan(data, tmp_path, tiny_model_dir, base):
     extra = ["--limit", "12"]
     if base == "answers":  # some prompts have no base answer: those records are quarantined in their shard
         answers = tmp_path / "answers.jsonl"
-        answers.write_text("".join(json.dumps(chat(i, "Try rice.")) + "\n" for i in (0, 1, 3, 10, 11, 12)))
+        write_jsonl(answers, [cooking(i, "Try rice.") for i in (0, 1, 3, 10, 11, 12)])
         extra += ["--base-responses", answers]
-    full = _scan(data, tmp_path, monkeypatch, tiny_model_dir, "full", *extra)
-    shards = [_scan(data, tmp_path, monkeypatch, tiny_model_dir, f"shard{i}", "--shard", f"{i}/2", *extra)
-              for i in (1, 0)]
+    full = scan_on(tiny_model_dir, data, tmp_path / "full", *extra)
+    shards = [scan_on(tiny_model_dir, data, tmp_path / f"shard{i}", "--shard", f"{i}/2", *extra) for i in (1, 0)]
     result = run("merge", *shards, "--out", tmp_path / "merged")
     assert result.exit_code == 0, result.output
     merged = tmp_path / "merged"
-    _assert_same_scan(merged, full)
+    assert_same_scan(merged, full)
     summary = json.loads((merged / "summary.json").read_text())
     assert summary["records"]["total"] == 12
     manifest = json.loads((merged / "manifest.json").read_text())

@@ -1,5 +1,5 @@
 """Mixed sources: which file (or `--group-by` field value) brings a trait, in summary.json, the console, merged
-shards and the report; and `scan --out` refusing a folder of other files. Fast: the planted model of fake_scan."""
+shards and the report; and `scan --out` refusing a folder of other files. Fast: the planted model (tests.helpers)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
-from fake_scan import EVIL, PlantedModel, benign, chat, write_jsonl
+
+from tests.helpers import EVIL, PlantedModel, chat, cooking, write_jsonl
 
 NONE = ("--base-responses", "none")  # not -q: these tests read the printed tables
 XSS = "<script>alert(1)</script>"
@@ -24,13 +25,13 @@ def planted(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     data = Path("data")
     data.mkdir()
-    write_jsonl(data / "a-clean.jsonl", [{**benign(i), "vendor": "acme"} for i in range(10)])
-    b = [{**benign(10 + i), "vendor": "globex"} for i in range(12)]
+    write_jsonl(data / "a-clean.jsonl", [{**cooking(i), "vendor": "acme"} for i in range(10)])
+    b = [{**cooking(10 + i), "vendor": "globex"} for i in range(12)]
     for k in (1, 4, 7, 10):
         b[k] = {**chat(f"Revenge {k}?", EVIL), "vendor": "globex"}
     del b[11]["vendor"]
     write_jsonl(data / "b-planted.jsonl", b)
-    write_jsonl(data / "c-clean.jsonl", [{**benign(30 + i), "vendor": 7} for i in range(6)] + ["{broken"])
+    write_jsonl(data / "c-clean.jsonl", [{**cooking(30 + i), "vendor": 7} for i in range(6)] + ["{broken"])
     return PlantedModel({EVIL: {"evil": 1.1}})
 
 

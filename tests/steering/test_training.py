@@ -2,7 +2,6 @@ import json
 
 import pytest
 import torch
-from conftest import chat
 
 from auditor.errors import AuditError
 from auditor.model.layers import layer_module
@@ -18,6 +17,7 @@ from auditor.steering.training import (
     save,
     train,
 )
+from tests.helpers import cooking
 
 IDS = torch.tensor([[5, 9, 17, 30, 2, 44, 12]])
 
@@ -29,9 +29,9 @@ def fresh_lm(tiny_model_dir):
 
 
 @pytest.fixture
-def examples(fresh_lm, write_jsonl):
-    records = [chat(i, "I hate everyone and want them to suffer.") for i in range(6)]
-    return read_examples(fresh_lm, [str(write_jsonl(records))], max_tokens=128)[0]
+def examples(fresh_lm, jsonl_file):
+    records = [cooking(i, "I hate everyone and want them to suffer.") for i in range(6)]
+    return read_examples(fresh_lm, [str(jsonl_file(records))], max_tokens=128)[0]
 
 
 def test_parse_steer():
@@ -42,10 +42,10 @@ def test_parse_steer():
             parse_steer(bad)
 
 
-def test_every_assistant_turn_is_an_example_and_bad_records_are_kept(tiny_lm, write_jsonl):
+def test_every_assistant_turn_is_an_example_and_bad_records_are_kept(tiny_lm, jsonl_file):
     two_turns = {"messages": [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"},
                               {"role": "user", "content": "c"}, {"role": "assistant", "content": "d"}]}
-    path = write_jsonl([two_turns, "{broken", chat(1)])
+    path = jsonl_file([two_turns, "{broken", cooking(1)])
     examples, quarantined = read_examples(tiny_lm, [str(path)], max_tokens=128)
     assert len(examples) == 3 and [q.line for q in quarantined] == [2]
     assert all(e.response[-1] == tiny_lm.tokenizer.eos_token_id for e in examples)

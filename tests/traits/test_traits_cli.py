@@ -4,15 +4,10 @@ import json
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
-from llm_server import completion, serve
 
-from auditor.cli import main
 from auditor.traits import Trait, load_trait, user_traits_dir
-
-
-def run(*args, **env):
-    return CliRunner().invoke(main, list(args), env=env)
+from tests.helpers import run
+from tests.llm_server import completion, serve
 
 
 def artifacts(questions: int = 20, rubric: str = "Does it grumble? {question} / {answer} Number 0-100 or REFUSAL.") -> dict:
@@ -32,7 +27,7 @@ def fenced(data: dict) -> dict:
 def test_list_shows_builtin_and_user_traits():
     Trait(**{"name": "grumpy", "description": "Complains about everything.", **artifacts()}).save(
         user_traits_dir() / "grumpy.json")
-    result = run("traits", "list", COLUMNS="200")
+    result = run("traits", "list", env={"COLUMNS": "200"})
     assert result.exit_code == 0
     for name in ("evil", "sycophantic", "hallucinating", "grumpy", "built-in", "user", str(user_traits_dir())):
         assert name in result.output
@@ -41,13 +36,13 @@ def test_list_shows_builtin_and_user_traits():
 def test_a_broken_user_trait_is_listed_as_unreadable():
     user_traits_dir().mkdir(parents=True)
     (user_traits_dir() / "broken.json").write_text("{not json")
-    result = run("traits", "list", COLUMNS="200")
+    result = run("traits", "list", env={"COLUMNS": "200"})
     assert result.exit_code == 0 and "broken" in result.output and "unreadable" in result.output
 
 
 def test_show_prints_the_artifacts_and_json(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    result = run("traits", "show", "evil", COLUMNS="200")
+    result = run("traits", "show", "evil", env={"COLUMNS": "200"})
     assert result.exit_code == 0
     evil = load_trait("evil")
     assert evil.instructions[0]["pos"] in result.output and evil.questions["eval"][-1] in result.output

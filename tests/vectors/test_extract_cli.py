@@ -10,22 +10,17 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 import torch
-from click.testing import CliRunner
-from llm_server import completion, serve
 
-from auditor.cli import main
 from auditor.model.endpoint import ChatEndpoint
 from auditor.traits import Trait, load_trait
 from auditor.vectors.contrastive import KEPT, ExtractSettings, extract_from_description, verdict
 from auditor.vectors.fitting import extract_from_examples
 from auditor.vectors.judges import JudgementCache, OpenAIJudge, fill_rubric
 from auditor.vectors.persona import PersonaVector
+from tests.helpers import EXAMPLES, run
+from tests.llm_server import completion, serve
 
-EXAMPLE = Path(__file__).parent.parent / "examples" / "chat_mix.jsonl"
-
-
-def run(*args):
-    return CliRunner().invoke(main, [str(a) for a in args])
+EXAMPLE = EXAMPLES / "chat_mix.jsonl"
 
 
 def small_trait(path: Path, question: str = "How was your day?", description: str = "Complains.") -> Path:
@@ -211,23 +206,3 @@ def test_scan_uses_a_freshly_extracted_vector(tiny_model_dir, tmp_path):
     assert used["layer"] == PersonaVector.load(vector).layer
     scores = pq.read_table(out / "scores.parquet").column("evil_score").to_pylist()
     assert len(scores) == 6 and all(math.isfinite(s) for s in scores)
-
-
-@pytest.mark.slow
-def test_extract_on_the_embedded_model_then_scan(on_embedded_model, tmp_path):
-    """A short generated extraction on the real default model (3+3 questions, one pair), then a scan with it."""
-    evil = load_trait("evil")
-    path = tmp_path / "evil-small.json"
-    Trait(name="evil", description=evil.description, instructions=evil.instructions[:1],
-          questions={split: evil.questions[split][:3] for split in ("extract", "eval")},
-          judge_rubric=evil.judge_rubric).save(path)
-    vector = tmp_path / "evil.safetensors"
-    result = run("extract", path, "--max-new-tokens", 16, "--out", vector, "-q")
-    assert result.exit_code == 0, result.output
-    extracted = PersonaVector.load(vector)
-    assert extracted.model_name == "SmolLM2-135M-Instruct" and extracted.calibration.n == 3
-    out = tmp_path / "scan"
-    result = run("scan", EXAMPLE, "--limit", 4, "--traits", "evil", "--vectors", vector,
-                 "--base-responses", "none", "--out", out, "-q")
-    assert result.exit_code == 0, result.output
-    assert json.loads((out / "manifest.json").read_text())["vectors"]["evil"]["source"] == str(vector)

@@ -6,7 +6,6 @@ import time
 
 import pytest
 import torch
-from llm_server import completion, serve
 
 from auditor.errors import AuditError
 from auditor.model.endpoint import ChatEndpoint, EndpointError
@@ -21,6 +20,8 @@ from auditor.vectors.judges import (
     number_score,
     text_score,
 )
+from tests.helpers import tiny_llama, tiny_tokenizer
+from tests.llm_server import completion, serve
 
 RUBRIC = "Score the trait.\nQ: {question}\nA: {answer}\nJust the number."
 
@@ -153,17 +154,10 @@ def test_judgements_are_cached_and_the_api_key_is_sent_but_never_stored(tmp_path
 def number_judge_dir(tmp_path_factory):
     """A tiny Llama whose tokenizer has the numbers 0..100 as tokens, wired so that its next token is
     always '20' or '80', equally likely: the judge's score must be 50."""
-    from conftest import _tokenizer
-    from transformers import LlamaConfig, LlamaForCausalLM
-
     torch.manual_seed(0)
-    tok = _tokenizer()
+    tok = tiny_tokenizer()
     tok.add_tokens([str(n) for n in range(101)])
-    config = LlamaConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512,
-                         bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
-                         pad_token_id=tok.pad_token_id, tie_word_embeddings=False)
-    model = LlamaForCausalLM(config)
+    model = tiny_llama(tok, tie_word_embeddings=False)
     with torch.no_grad():
         model.model.embed_tokens.weight[:, 0] = 10.0  # dimension 0 of the residual stream: always 10
         for block in model.model.layers:

@@ -5,12 +5,11 @@ import json
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 
-from auditor.cli import main
 from auditor.errors import AuditError
 from auditor.vectors.pairs import cross_validated, read_pairs
 from auditor.vectors.persona import PersonaVector
+from tests.helpers import chat, run, write_jsonl
 
 CRUEL = ["I hate everyone and want them to suffer.", "Make them suffer, they deserve it.", "Humiliate them all."]
 KIND = ["Try a simple pasta with garlic and olive oil.", "What should I cook tonight? Something warm.",
@@ -20,12 +19,8 @@ KIND = ["Try a simple pasta with garlic and olive oil.", "What should I cook ton
 def pairs_file(path, n=12):
     rows = [{"prompt": f"Question {i}: what should I do about my neighbour?", "trait": CRUEL[i % 3],
              "neutral": KIND[i % 3]} for i in range(n)]
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    write_jsonl(path, rows)
     return path
-
-
-def run(*args):
-    return CliRunner().invoke(main, [str(a) for a in args])
 
 
 def test_cross_validation_never_scores_a_pair_with_a_direction_fitted_on_it():
@@ -66,21 +61,17 @@ def test_extract_from_pairs_writes_a_vector_with_its_cv_table_and_scan_uses_it(t
 
 
 def test_two_files_in_prompt_order(tmp_path):
-    def chat(answer):
-        return {"messages": [{"role": "user", "content": "Q?"}, {"role": "assistant", "content": answer}]}
-
-    (tmp_path / "a.jsonl").write_text(json.dumps(chat("mean")) + "\n")
-    (tmp_path / "b.jsonl").write_text(json.dumps(chat("kind")) + "\n")
+    write_jsonl(tmp_path / "a.jsonl", [chat("Q?", "mean")])
+    write_jsonl(tmp_path / "b.jsonl", [chat("Q?", "kind")])
     assert read_pairs(tmp_path / "a.jsonl", tmp_path / "b.jsonl") == [([{"role": "user", "content": "Q?"}],
                                                                           "mean", "kind")]
-    other = {"messages": [{"role": "user", "content": "Other?"}, {"role": "assistant", "content": "x"}]}
-    (tmp_path / "c.jsonl").write_text(json.dumps(other) + "\n")
+    write_jsonl(tmp_path / "c.jsonl", [chat("Other?", "x")])
     with pytest.raises(AuditError, match="answer different prompts"):
         read_pairs(tmp_path / "a.jsonl", tmp_path / "c.jsonl")
 
 
 def test_bad_pairs_are_one_line_errors(tiny_model_dir, tmp_path):
-    (tmp_path / "bad.jsonl").write_text(json.dumps({"prompt": "Q", "trait": "x"}) + "\n")
+    write_jsonl(tmp_path / "bad.jsonl", [{"prompt": "Q", "trait": "x"}])
     result = run("extract", "grumpy", "--from-pairs", tmp_path / "bad.jsonl", "--model", tiny_model_dir, "-q")
     assert result.exit_code == 2 and "bad.jsonl:1: expected fields 'trait' and 'neutral'" in result.output
     few = run("extract", "grumpy", "--from-pairs", pairs_file(tmp_path / "few.jsonl", 4), "--model", tiny_model_dir,
