@@ -174,7 +174,7 @@ def fine_tune(base: LoadedModel, examples: list, recipe: Recipe, show: bool) -> 
             step(1)
 
         model = train(lm, examples, recipe.train_config(base.path or base.name, len(examples)), [], on_step)
-    tuned = cast(PeftModel, model).merge_and_unload().eval()  # the recipe trains LoRA adapters
+    tuned = cast("PeftModel", model).merge_and_unload().eval()  # the recipe trains LoRA adapters
     return replace(lm, model=tuned, name=f"{base.name}+tuned", is_default=False), losses
 
 
