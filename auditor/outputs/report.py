@@ -185,7 +185,7 @@ def _detection(manifest: dict, traits: list[str]) -> tuple[list[tuple], list[tup
 
 def _quarantine(folder: ScanFolder) -> list[dict]:
     """The first QUARANTINE_SHOWN quarantine entries."""
-    entries = []
+    entries: list[dict] = []
     for _, entry in folder.quarantine_lines(missing_ok=True):
         if len(entries) == QUARANTINE_SHOWN:
             break

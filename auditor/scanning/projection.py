@@ -126,8 +126,10 @@ class ModelProjector:
         """A projector factory for a model already loaded (notebooks, benchmarks, tests): it loads the vectors."""
         from ..vectors.resolve import load_vectors
 
-        return lambda config, show=False: cls(lm, load_vectors(lm, config.traits, config.vectors, config.batch_size,
-                                                                show), config)
+        def factory(config: ScanConfig, show: bool = False) -> ModelProjector:
+            return cls(lm, load_vectors(lm, config.traits, config.vectors, config.batch_size, show), config)
+
+        return factory
 
     def has_base_answers(self, record: Record) -> bool:
         return self.given is None or all(content_hash(p) in self.given for _, p, _ in record.sides(self.config.turns))

@@ -11,6 +11,7 @@ import json
 import os
 import platform
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -127,6 +128,7 @@ def scores_table(records: list[Record], traits: list[TraitScores], truncated: np
             arrays.append(pa.array(data, kind))
         if with_pairs:
             pairs = t.pairs
+            assert t.dp_chosen is not None and t.dp_rejected is not None  # set for every trait of a scan with pairs
             for kind, data in zip(PAIR_COLUMNS, (t.dp_chosen, t.dp_rejected, np.where(pairs, t.dp, np.nan))):
                 fields.append(pa.field(f"{t.trait}_{kind}", pa.float64(), metadata=metadata))
                 arrays.append(pa.array(data, pa.float64(), from_pandas=True))  # NaN -> null
@@ -174,7 +176,8 @@ def summarise(scored: int, quarantine_reasons: list[str], truncated: int, reused
     `prediction_note` saying why there is none: evaluation/prediction.py), and the scored records by source file
     (`sources`, each record's) and, with `group_by`, by that field (`groups`): see scanning/groups.py."""
     reasons = Counter(reason.split(":")[0].split(" (")[0] for reason in quarantine_reasons)
-    by_group = {"group_by": {"field": group_by, **group_summary(groups, traits)}} if group_by else {}
+    by_group = ({"group_by": {"field": group_by, **group_summary(groups, traits)}} if group_by and groups is not None
+                else {})
     flagged = np.zeros(scored, dtype=bool)
     for t in traits:
         flagged |= t.flagged
@@ -194,11 +197,11 @@ def _prediction(found: tuple[Prediction | None, str]) -> dict:
     return {"prediction": prediction.to_json() if prediction else None, "prediction_note": note}
 
 
-def input_entry(path: Path | HubDataset) -> dict:
+def input_entry(path: Path | str | HubDataset) -> dict:
     """An input as manifest.json lists it: its path (or hf:// id) and sha256, or a HF dataset's identity."""
     if isinstance(path, HubDataset):
         return {"path": str(path), "sha256": None, "dataset": path.identity()}
-    return {"path": str(path), "sha256": file_sha256(path) if path.is_file() else None}
+    return {"path": str(path), "sha256": file_sha256(path) if isinstance(path, Path) and path.is_file() else None}
 
 
 def run_from(folder: Path, cwd: Path | None = None) -> str:
@@ -223,7 +226,7 @@ class ScanResult:
     traits: list[TraitScores]
     truncated: np.ndarray
     vectors: list[PersonaVector]
-    files: list[Path]
+    files: Sequence[Path | str | HubDataset]  # as data.expand_inputs lists them
     model_name: str
     tags: list[list[str]]
     device: str

@@ -10,6 +10,7 @@ import numpy as np
 
 from ...config import ScanConfig
 from ...data import REJECTED, Quarantined, Record, expand_inputs, read_input
+from ...data.hub import HubDataset
 from ..baseline import Baseline
 from ..groups import record_groups
 from ..projection import Measured, ModelProjector, Projector, Unit
@@ -22,21 +23,26 @@ ProjectorFactory = Callable[[ScanConfig, bool], Projector]
 
 
 def read_inputs(inputs: Sequence[str], limit: int | None = None, shard: Shard | None = None
-                ) -> tuple[list[Path], list[Record], list[Quarantined]]:
+                ) -> tuple[list[Path | str | HubDataset], list[Record], list[Quarantined]]:
     """All records of all inputs (up to `limit`, of `shard` only), split into scoreable and quarantined."""
     files = expand_inputs(list(inputs))
+    records: list[Record]
+    quarantined: list[Quarantined]
     records, quarantined, seen = [], [], 0
     for path in files:
         for item in read_input(path):
             if limit is not None and seen >= limit:
                 return files, records, quarantined
             if shard is None or shard.takes(seen):
-                (records if isinstance(item, Record) else quarantined).append(item)
+                if isinstance(item, Record):
+                    records.append(item)
+                else:
+                    quarantined.append(item)
             seen += 1
     return files, records, quarantined
 
 
-def in_input_order(items: list, files: list[Path | str]) -> list:
+def in_input_order(items: list, files: Sequence[Path | str | HubDataset]) -> list:
     """Records or quarantine entries sorted as they appear in the inputs: by file, then index in the file."""
     order = {str(path): i for i, path in enumerate(files)}
     return sorted(items, key=lambda item: (order.get(item.source, len(order)), item.source, item.index))
