@@ -24,6 +24,7 @@ from auditor.cli import main
 from auditor.config import ScanConfig
 from auditor.data import Record, read_records
 from auditor.errors import AuditError
+from auditor.evaluation.card import MEANING
 from auditor.scanning import scan
 from auditor.scanning.base_sample import draw
 from auditor.scanning.projection import ModelProjector
@@ -181,8 +182,9 @@ def test_scores_parquet_marks_the_estimated_records_and_the_report_tags_them(pla
     block = _summary("out")["base_sample"]
     low, high = block["mean_dp_ci95"]
     assert f"95% interval [{low:+.3f}, {high:+.3f}]" in html
-    assert "the model answered 8 of 30 computed records (seed 0), so the dP of the others is an estimate" in \
-        " ".join(result.output.split())
+    printed, verdict = " ".join(result.output.split()), _summary("out")["verdict"]
+    assert "the model answered 8 of 30 computed records (seed 0), so the dP of the others is an estimate" in printed
+    assert f"score {verdict}: {MEANING[verdict]}" in printed  # what the score is validated for, as in any scan
 
 
 def test_a_mean_dp_gate_is_checked_on_the_interval_end(planted):
@@ -237,4 +239,5 @@ def test_the_command_estimates_from_a_base_sample_on_the_embedded_model(on_embed
     assert (block["n"], block["of"]) == (4, 16)
     assert block["mean_dp_ci95"][0] < block["mean_dp"] < block["mean_dp_ci95"][1]
     assert "gated on its interval's low end" in result.output
-    assert "score " in result.output  # the verdict on what the score is validated for
+    verdict = _summary(str(tmp_path / "out"))["verdict"]
+    assert f"score {verdict}: {MEANING[verdict]}" in " ".join(result.output.split())
