@@ -147,11 +147,12 @@ def scores_table(rows: list[dict], traits=TRAITS, threshold: float = 0.5) -> pa.
 class PlantedModel:
     """A projector factory (the scan's model seam, `auditor.scanning.projection.Projector`) that needs no model:
     `scores[response text][trait]` is the score that response gets (0.0 if none). Counts model loads
-    (factory calls) and samples scored."""
+    (factory calls), samples scored and samples given a base answer."""
 
     def __init__(self, scores: dict[str, dict[str, float]] | None = None):
         self.scores = scores or {}
         self.computed = 0  # samples scored (forward passes a real model would have made)
+        self.answered = 0  # samples given a base answer
         self.loads = 0
 
     def __call__(self, config: ScanConfig, _show: bool) -> _PlantedProjector:
@@ -183,14 +184,17 @@ class _PlantedProjector:
                     units.append(Unit(r, [0], [len(self.texts) - 1], False, "", side))
         return units
 
-    def measure(self, units: list[Unit], _show: bool) -> Measured:
+    def measure(self, units: list[Unit], _show: bool, answered: np.ndarray | None = None) -> Measured:
         """Projections that give each planted score: neutral mean + score * calibration gap (the base answer
-        sits at the neutral mean)."""
+        sits at the neutral mean; NaN for the units not `answered`, as the real projector leaves them)."""
         self.planted.computed += len(units)
+        self.planted.answered += len(units) if answered is None else int(answered.sum())
         planted = [self.planted.scores.get(self.texts[u.response[0]], {}) for u in units]
         sample = np.array([[v.calibration.neutral_mean + p.get(v.trait, 0.0) * v.calibration.gap
                             for v in self.vectors] for p in planted], dtype=np.float64).reshape(len(units), len(self.vectors))
         base = np.array([[v.calibration.neutral_mean for v in self.vectors]] * len(units)).reshape(len(units), len(self.vectors))
+        if answered is not None:
+            base[~answered] = np.nan
         return Measured(sample, base if self.generates else None)
 
 

@@ -197,9 +197,9 @@ class _Terminating(PlantedModel):
         projector = super().__call__(config, show)
         measure = projector.measure
 
-        def measured(units, show_):
+        def measured(units, show_, answered=None):
             os.kill(os.getpid(), signal.SIGTERM)
-            return measure(units, show_)
+            return measure(units, show_, answered)
 
         projector.measure = measured
         return projector
