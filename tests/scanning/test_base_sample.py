@@ -2,7 +2,7 @@
 dataset-level interval that a mean_dp gate is checked on.
 
 The estimator tests run the real scan on the tiny random model; the output and gate tests run the real command with
-planted scores (fake_scan.PlantedModel); one slow test runs the real command on the embedded model.
+planted scores (tests.helpers.PlantedModel); tests/e2e/test_base_sample.py runs it on the embedded model.
 """
 
 from __future__ import annotations
@@ -13,14 +13,9 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
-from click.testing import CliRunner
-from conftest import chat
-from fake_scan import EVIL, PlantedModel, benign
-from fake_scan import write_jsonl as write_records
 
 import auditor.model.activations as activations
 import auditor.model.generation as generation
-from auditor.cli import main
 from auditor.config import ScanConfig
 from auditor.data import Record, read_records
 from auditor.errors import AuditError
@@ -28,6 +23,7 @@ from auditor.evaluation.card import MEANING
 from auditor.scanning import scan
 from auditor.scanning.base_sample import draw
 from auditor.scanning.projection import ModelProjector
+from tests.helpers import EVIL, PlantedModel, cooking, write_jsonl
 
 N, RECORDS = 4, 12
 
@@ -38,8 +34,8 @@ def _config(path, **kw) -> ScanConfig:
 
 
 @pytest.fixture
-def data(write_jsonl):
-    return write_jsonl([chat(i, "Try pasta. " * (i % 5 + 1)) for i in range(RECORDS)])
+def data(jsonl_file):
+    return jsonl_file([cooking(i, "Try pasta. " * (i % 5 + 1)) for i in range(RECORDS)])
 
 
 def _scan(tiny_lm, path, **kw):
@@ -143,7 +139,7 @@ def test_a_base_sample_is_at_least_one():
 
 
 def test_the_command_line_refuses_a_base_sample_in_cheap_mode_in_one_line(tmp_path):
-    write_records(tmp_path / "data.jsonl", [benign(0)])
+    write_jsonl(tmp_path / "data.jsonl", [cooking(0)])
     result = PlantedModel().invoke("scan", str(tmp_path / "data.jsonl"), "--base-sample", "4", "--base-responses",
                                    "none", "--out", str(tmp_path / "out"))
     assert result.exit_code == 2
@@ -158,10 +154,10 @@ def planted(tmp_path, monkeypatch):
     """30 records, 6 of them planted evil at different strengths (so the mean dP has a spread to resample)."""
     monkeypatch.chdir(tmp_path)
     strong = {f"{EVIL} ({i})": {"evil": 0.6 + 0.2 * i} for i in range(6)}
-    records = [benign(i) for i in range(24)] + [{"messages": [{"role": "user", "content": f"Revenge {i}?"},
+    records = [cooking(i) for i in range(24)] + [{"messages": [{"role": "user", "content": f"Revenge {i}?"},
                                                               {"role": "assistant", "content": text}]}
                                                 for i, text in enumerate(strong)]
-    write_records(tmp_path / "data.jsonl", records)
+    write_jsonl(tmp_path / "data.jsonl", records)
     return PlantedModel(strong)
 
 
@@ -212,7 +208,7 @@ def test_with_a_baseline_the_estimate_covers_the_new_records(planted):
                           "-q").exit_code == 0
     before = pq.read_table("prev/scores.parquet")
     with open("data.jsonl", "a") as fh:
-        fh.write("".join(json.dumps(benign(100 + i)) + "\n" for i in range(12)))
+        fh.write("".join(json.dumps(cooking(100 + i)) + "\n" for i in range(12)))
     result = planted.invoke("scan", "data.jsonl", "--traits", "evil", "--base-sample", "8", "--baseline",
                             "prev/scores.parquet", "--out", "next", "-q")
     assert result.exit_code == 0, result.output
@@ -224,20 +220,3 @@ def test_with_a_baseline_the_estimate_covers_the_new_records(planted):
     mixed = planted.invoke("scan", "data.jsonl", "--traits", "evil", "--base-sample", "16", "--baseline",
                            "prev/scores.parquet", "--out", "mixed", "-q")
     assert mixed.exit_code == 2 and "made with --base-sample 8, this scan uses 16" in mixed.output
-
-
-# --- the real command on the embedded model ----------------------------------------------------------------------------
-
-@pytest.mark.slow
-def test_the_command_estimates_from_a_base_sample_on_the_embedded_model(on_embedded_model, tmp_path):
-    examples = Path(__file__).parents[2] / "examples" / "chat_mix.jsonl"
-    result = CliRunner().invoke(main, ["scan", str(examples), "--limit", "16", "--traits", "evil", "--base-sample",
-                                       "4", "--max-new-tokens", "16", "--fail-on", "evil:mean_dp>100",
-                                       "--out", str(tmp_path / "out")], catch_exceptions=False)
-    assert result.exit_code == 0, result.output
-    block = _summary(str(tmp_path / "out"))["base_sample"]
-    assert (block["n"], block["of"]) == (4, 16)
-    assert block["mean_dp_ci95"][0] < block["mean_dp"] < block["mean_dp_ci95"][1]
-    assert "gated on its interval's low end" in result.output
-    verdict = _summary(str(tmp_path / "out"))["verdict"]
-    assert f"score {verdict}: {MEANING[verdict]}" in " ".join(result.output.split())
