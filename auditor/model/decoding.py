@@ -15,8 +15,9 @@ benchmarks/performance/ (section generation). Models this decoder does not suppo
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -69,6 +70,8 @@ def _rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tens
 
 class Decoder:
     """Forward passes of one model over a batch, with a KV cache it writes at given slots."""
+
+    body: Any  # a Llama-family body (embed_tokens, rotary_emb, norm), as `supports` checked
 
     def __init__(self, lm: LoadedModel):
         self.lm = lm
@@ -129,6 +132,7 @@ class Decoder:
         cos, sin = self.body.rotary_emb(h, positions)
         rotary, states = (cos.unsqueeze(1), sin.unsqueeze(1)), {0: h} if 0 in layers else {}
         last = len(self.lm.decoder_layers) if write or not layers else max(layers)
+        layer: Any  # a Llama-family block (input_layernorm, mlp, post_attention_layernorm), as `supports` checked
         for i, layer in enumerate(self.lm.decoder_layers[:last]):
             block_in = h
             h = h + self._attend(layer, layer.input_layernorm(h), rotary, caches[2 * i], caches[2 * i + 1], at,
@@ -301,7 +305,7 @@ def _next_token(decoder: Decoder, last: torch.Tensor, seen: torch.Tensor, spared
     return torch.multinomial(torch.softmax(logits / temperature, -1), 1, generator=generator)[:, 0]
 
 
-def until_stop(ids: list[int], stops: Sequence[int]) -> list[int]:
+def until_stop(ids: list[int], stops: Collection[int]) -> list[int]:
     """A generated answer up to (not including) its first end token; an immediately ended one keeps that token."""
     cut = next((i for i, t in enumerate(ids) if t in stops), len(ids))
     return ids[:cut] or ids[:1]

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 import torch
 
@@ -19,6 +20,9 @@ from ..errors import AuditError
 from .embedded import DEFAULT_MODEL_NAME, converted_path, default_gguf_path, has_converted_copy
 from .layers import decoder_layers
 from .precision import dtype_name, pick_dtype
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 ADAPTER_CONFIG = "adapter_config.json"
 
@@ -29,8 +33,8 @@ log = logging.getLogger(__name__)
 class LoadedModel:
     """A causal LM with its tokenizer, and what identifies it."""
 
-    model: torch.nn.Module
-    tokenizer: object
+    model: PreTrainedModel
+    tokenizer: PreTrainedTokenizerBase
     name: str
     device: torch.device
     path: str = ""  # the folder or hub id it was loaded from (for engines that load it themselves: vLLM)
@@ -59,7 +63,7 @@ class LoadedModel:
 
     def fingerprint(self) -> list[float]:
         """A few embedding weights: tells models apart, survives dtype and device changes."""
-        emb = self.model.get_input_embeddings().weight
+        emb = cast(torch.Tensor, self.model.get_input_embeddings().weight)
         ids = torch.linspace(0, emb.shape[0] - 1, 16).long().to(emb.device)
         return [round(float(x), 5) for x in emb[ids, :8].float().flatten().cpu()]
 
@@ -95,7 +99,7 @@ def converted_default_model() -> Path:
     log.info("converting the embedded model %s once into %s (about 20 s)", gguf.name, target)
     tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
     model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
-    model.hf_quantizer = None
+    model.hf_quantizer = None  # type: ignore[assignment]  # torch types Module.__setattr__ values as tensors or modules
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config
     tmp = target.with_name(f"{target.name}.tmp-{os.getpid()}")
@@ -143,6 +147,7 @@ def load_model(
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()
+    path: Path | str
     if spec == DEFAULT_MODEL:
         path, name = converted_default_model(), DEFAULT_MODEL_NAME
     else:
@@ -164,7 +169,7 @@ def load_model(
         raise AuditError("the tokenizer has no chat template; use a chat/instruct model", "model", spec)
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
-    model.to(dev).eval()
+    model.to(dev).eval()  # type: ignore[arg-type]  # transformers' @wraps(Module.to) hides the signature of `to`
     model.requires_grad_(False)
     return LoadedModel(model=model, tokenizer=tokenizer, name=name, device=dev, path=str(path),
                        is_default=spec == DEFAULT_MODEL)

@@ -12,7 +12,7 @@ from ..config import DECODING_RULE, ScanConfig, flagged
 from ..data import Record
 from ..errors import AuditError
 from .folder import ScanFolder
-from .result import column, pair_scores, read_scores, table_traits
+from .result import ESTIMATED_COLUMN, column, pair_scores, read_scores, table_traits
 from .scoring import TraitScores
 
 
@@ -70,10 +70,14 @@ class Baseline:
         """Which records are in the baseline (and so need no computing)."""
         return np.array([r.sample_id in self.row_of for r in records], dtype=bool)
 
-    def fill(self, records: list[Record], reused: np.ndarray, traits: list[TraitScores], truncated: np.ndarray) -> None:
-        """Copy the baseline's dP, score and truncation into the `reused` rows; flags follow the current threshold."""
+    def fill(self, records: list[Record], reused: np.ndarray, traits: list[TraitScores], truncated: np.ndarray,
+             estimated: np.ndarray | None = None) -> None:
+        """Copy the baseline's dP, score, truncation and (with --base-sample, into `estimated`) whether its dP was
+        estimated into the `reused` rows; flags follow the current threshold."""
         rows = [self.row_of[r.sample_id] for r, old in zip(records, reused, strict=True) if old]
         truncated[reused] = column(self.table, "truncated")[rows]
+        if estimated is not None and ESTIMATED_COLUMN in self.table.column_names:
+            estimated[reused] = column(self.table, ESTIMATED_COLUMN)[rows]
         for t in traits:
             t.dp[reused] = column(self.table, f"{t.trait}_dp")[rows]
             t.score[reused] = column(self.table, f"{t.trait}_score")[rows]

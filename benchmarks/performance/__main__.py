@@ -16,7 +16,8 @@ Sections (all ratios are taken within this one run, on this machine, with the sa
               the sample and one for the base answer); same answers, largest dP difference.
   startup     the model-free commands (--help, validate, report, merge, filter) as fresh processes.
   load        model load in a fresh process: cold (empty cache: the embedded GGUF is converted) and warm.
-  gate        a pre-merge gate: 500 new records on a 20,000-record --baseline, process start to exit code.
+  gate        a pre-merge gate: 500 new records on a 20,000-record --baseline, process start to exit code,
+              with every new record answered and with --base-sample 64 (the same gates must agree).
   rescan      `dataset-audit scan` (default settings) of the example data with an empty cache, then again
               after changing 1% of the records, then unchanged.
   scoring     activation scoring throughput (real tokens/s): our `response_means` against one sample at

@@ -51,6 +51,11 @@ def verdicts(results: dict) -> list[dict]:
         g = sections["gate"]
         check(f"CI gate: {g['new_records']} new records on a {g['baseline_records']}-record baseline, process start "
               "to exit code", f"{g['seconds_to_verdict']} s", "measured", True)
+        if "base_sample" in g:
+            b = g["base_sample"]
+            check(f"CI gate with --base-sample {b['n']}: the same decisions, process start to exit code",
+                  f"{b['seconds_to_verdict']} s, {'same' if b['same_decisions'] else 'DIFFERENT'} decisions",
+                  "same decisions", b["same_decisions"])
     if "scoring" in sections:
         s = sections["scoring"]
         check("scoring given pairs (--base-responses none or FILE), batch 8", f"{s['speedup_default_batch']}x", ">= 5x",
@@ -107,6 +112,10 @@ def markdown(results: dict) -> str:
         g = sections["gate"]
         lines += ["", f"CI gate: {g['new_records']} new records on a {g['baseline_records']}-record baseline: "
                       f"{g['seconds_to_verdict']} s from process start to exit code {g['exit']}."]
+        if "base_sample" in g:
+            b = g["base_sample"]
+            lines += [f"With --base-sample {b['n']}: {b['seconds_to_verdict']} s to exit code {b['exit']}; gates "
+                      f"{', '.join(g['gates'])}: {'the same' if b['same_decisions'] else 'DIFFERENT'} decisions."]
     if "scoring" in sections:
         s = sections["scoring"]
         lines += ["", f"Scoring, {s['samples']} example samples ({s['tokens']} tokens), layers {s['layers']} "
