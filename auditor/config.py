@@ -153,7 +153,9 @@ class ModelSettings(Checked):
     device: str = setting("auto", choices=("auto", "cpu", "cuda", "mps"),
                           help="Where to run the model; auto: cuda, then mps, then cpu.")
     dtype: str = setting("auto", choices=("auto", "float32", "bfloat16", "float16"), measures=True,
-                         help="auto: float32 on CPU, bfloat16 on GPUs.")
+                         help="auto: bfloat16 on GPUs; float32 on CPUs, except bfloat16 for the embedded model on "
+                              "CPUs with bf16 instructions where the shipped evidence says its scores hold "
+                              "(docs/performance.md).")
     trust_remote_code: bool = setting(False, measures=True, help="Run custom model code from the model folder or hub "
                                                   "(only for models you trust).")
     batch_size: int = setting(8, min=1, help="Sequences per forward pass.")

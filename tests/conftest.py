@@ -17,6 +17,15 @@ def _isolated_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("DATASET_AUDIT_CACHE", str(tmp_path / "cache"))
 
 
+@pytest.fixture(autouse=True)
+def _float32_on_every_cpu(monkeypatch):
+    """`dtype` auto depends on the CPU (model.precision); tests run alike everywhere, as on a CPU without bf16.
+    Tests of that rule patch it back."""
+    from auditor.model import precision
+
+    monkeypatch.setattr(precision, "cpu_has_native_bf16", lambda: False)
+
+
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory) -> Path:
     """A saved HF model folder: random 2-layer Llama, hidden 32, with a chat template."""

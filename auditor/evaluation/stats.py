@@ -70,3 +70,19 @@ def bootstrap_estimated_mean(values: np.ndarray, estimated: np.ndarray, base: np
     draws = records[:, :-1] - records[:, -1:] * sample
     point = values.mean(axis=0) - estimated.mean() * base.mean(axis=0)
     return [_interval(point[j], draws[:, j], level) for j in range(values.shape[1])]
+
+def bootstrap_auroc(positive: np.ndarray, score: np.ndarray, rounds: int = ROUNDS, level: float = 0.95,
+                    seed: int = 0) -> Interval:
+    """ROC AUC with a percentile bootstrap interval, positives and negatives resampled separately (each draw keeps
+    both classes at their sizes). `rounds` 0: the point value only (its interval is that value)."""
+    from sklearn.metrics import roc_auc_score  # deferred: scans import this module and need no scikit-learn
+
+    positive = np.asarray(positive, dtype=bool)
+    point = float(roc_auc_score(positive, score))
+    if not rounds:
+        return Interval(point, point, point)
+    rng, pos, neg = np.random.default_rng(seed), score[positive], score[~positive]
+    labels = np.r_[np.ones(len(pos), bool), np.zeros(len(neg), bool)]
+    draws = np.array([roc_auc_score(labels, np.r_[rng.choice(pos, len(pos)), rng.choice(neg, len(neg))])
+                      for _ in range(rounds)])
+    return _interval(point, draws, level)

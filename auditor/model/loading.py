@@ -19,6 +19,7 @@ from ..config import DEFAULT_MODEL
 from ..errors import AuditError
 from .embedded import DEFAULT_MODEL_NAME, converted_path, default_gguf_path, has_converted_copy
 from .layers import decoder_layers
+from .precision import dtype_name, pick_dtype
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
@@ -55,11 +56,21 @@ class LoadedModel:
     def dtype(self) -> torch.dtype:
         return next(self.model.parameters()).dtype
 
+    @property
+    def dtype_name(self) -> str:
+        """`float32`, as manifests record it."""
+        return dtype_name(self.dtype)
+
     def fingerprint(self) -> list[float]:
         """A few embedding weights: tells models apart, survives dtype and device changes."""
         emb = cast(torch.Tensor, self.model.get_input_embeddings().weight)
         ids = torch.linspace(0, emb.shape[0] - 1, 16).long().to(emb.device)
         return [round(float(x), 5) for x in emb[ids, :8].float().flatten().cpu()]
+
+
+def resolved_dtype(device: str, dtype: str, model: str) -> str:
+    """The dtype a model named by `model` would load in, before loading it (`dtype` auto resolved)."""
+    return dtype_name(pick_dtype(pick_device(device), dtype, model == DEFAULT_MODEL))
 
 
 def pick_device(requested: str = "auto") -> torch.device:
@@ -75,13 +86,6 @@ def pick_device(requested: str = "auto") -> torch.device:
     if requested == "mps" and not torch.backends.mps.is_available():
         raise AuditError("MPS is not available (try `device` auto)", "device", "mps")
     return torch.device(requested)
-
-
-def pick_dtype(device: torch.device, requested: str = "auto") -> torch.dtype:
-    """fp32 on CPU (bf16 is much slower there), bf16 on GPUs, unless asked otherwise."""
-    if requested != "auto":
-        return {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[requested]
-    return torch.float32 if device.type == "cpu" else torch.bfloat16
 
 
 def converted_default_model() -> Path:
@@ -157,7 +161,7 @@ def load_model(
     try:
         tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
         model = AutoModelForCausalLM.from_pretrained(
-            path, dtype=pick_dtype(dev, dtype), trust_remote_code=trust_remote_code
+            path, dtype=pick_dtype(dev, dtype, spec == DEFAULT_MODEL), trust_remote_code=trust_remote_code
         )
     except OSError as exc:
         raise AuditError(f"cannot load ({str(exc).splitlines()[0]})", "model", spec) from exc

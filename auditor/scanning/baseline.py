@@ -16,6 +16,16 @@ from .result import ESTIMATED_COLUMN, column, pair_scores, read_scores, table_tr
 from .scoring import TraitScores
 
 
+def _check_dtype(made_in: str | None, config: ScanConfig, path: Path) -> None:
+    """`dtype` auto resolves per machine (see model.precision): compare what each scan really ran in."""
+    from ..model.loading import resolved_dtype
+
+    runs_in = resolved_dtype(config.device, config.dtype, config.model)
+    if made_in and made_in != runs_in:
+        raise AuditError(f"made in {made_in}, this scan runs in {runs_in} (`dtype` {config.dtype}; scores would not "
+                         "be comparable: pass the same `dtype`, or scan without `baseline`)", "baseline", str(path))
+
+
 @dataclass
 class Baseline:
     """A previous scan's scores by sample_id (the hash of a record's messages)."""
@@ -43,6 +53,7 @@ class Baseline:
                 if key in old and old[key] != new[key]:
                     raise AuditError(f"made with `{key}` {old[key]!r}, this scan uses {new[key]!r} (scores would not "
                                      "be comparable; scan without `baseline`)", "baseline", str(path))
+            _check_dtype(manifest.get("dtype"), config, path)
         ids = column(table, "sample_id")
         return cls(path, table, {str(sample_id): row for row, sample_id in enumerate(ids)})
 

@@ -112,7 +112,7 @@ class ModelProjector:
         self.given = given
         self.layers = sorted({v.layer for v in vectors})
         self.model_name, self.device = lm.name, str(lm.device)
-        self.dtype = str(lm.dtype).replace("torch.", "")
+        self.dtype = lm.dtype_name
 
     @classmethod
     def load(cls, config: ScanConfig, show: bool = False) -> ModelProjector:

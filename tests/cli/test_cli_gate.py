@@ -130,6 +130,22 @@ def test_baseline_made_with_another_dtype_or_generation_setting_is_refused(plant
     assert result.output.startswith("error: --baseline prev/scores.parquet: ") and says in result.output
 
 
+def test_baseline_made_where_auto_meant_another_dtype_is_refused(planted, monkeypatch):
+    """`dtype` auto resolves per machine (bfloat16 on a CPU with native bf16 and evidence): same setting, other
+    numbers, so the dtype each scan really ran in is compared."""
+    from auditor.model import precision
+
+    write_jsonl(Path("data.jsonl"), _data(4))
+    assert scan("data.jsonl", "--out", "prev", "--traits", "evil", planted=planted).exit_code == 0
+    assert json.loads(Path("prev/manifest.json").read_text())["dtype"] == "float32"
+    monkeypatch.setattr(precision, "cpu_has_native_bf16", lambda: True)
+    monkeypatch.setattr(precision, "bf16_holds", lambda is_default, path=None: True)
+    result = scan("data.jsonl", "--traits", "evil", "--baseline", "prev/scores.parquet", planted=planted)
+    assert result.exit_code == 2, result.output
+    assert ("error: --baseline prev/scores.parquet: made in float32, this scan runs in bfloat16 (--dtype auto; "
+            in result.output)
+
+
 def test_python_callers_see_the_setting_by_its_python_name(planted):
     from auditor.api import scan_with
 

@@ -12,11 +12,8 @@ def test_missing_default_model_package_gives_the_install_command(monkeypatch):
         models.default_gguf_path()
 
 
-def test_device_and_dtype_choice():
+def test_device_choice():
     assert models.pick_device("cpu") == torch.device("cpu")
-    assert models.pick_dtype(torch.device("cpu")) == torch.float32
-    assert models.pick_dtype(torch.device("cuda")) == torch.bfloat16
-    assert models.pick_dtype(torch.device("cpu"), "bfloat16") == torch.bfloat16
     if not torch.cuda.is_available():
         with pytest.raises(AuditError, match="no CUDA device"):
             models.pick_device("cuda")

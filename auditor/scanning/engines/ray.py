@@ -197,7 +197,7 @@ def _prepare(config: ScanConfig) -> tuple[list[PersonaVector], str, str, str]:
     """On a worker with the model's resources: the vectors (extracted and cached there if needed), and model facts."""
     lm = load_model(config.model, config.device, config.dtype, config.trust_remote_code)
     vectors = load_vectors(lm, config.traits, config.vectors, config.batch_size)
-    return vectors, lm.name, str(lm.device), str(lm.dtype).replace("torch.", "")
+    return vectors, lm.name, str(lm.device), lm.dtype_name
 
 
 def _start(ray, config: ScanConfig, show_progress: bool) -> bool:
