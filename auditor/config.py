@@ -153,7 +153,9 @@ class ModelSettings(Checked):
     device: str = setting("auto", choices=("auto", "cpu", "cuda", "mps"),
                           help="Where to run the model; auto: cuda, then mps, then cpu.")
     dtype: str = setting("auto", choices=("auto", "float32", "bfloat16", "float16"), measures=True,
-                         help="auto: float32 on CPU, bfloat16 on GPUs.")
+                         help="auto: bfloat16 on GPUs; float32 on CPUs, except bfloat16 for the embedded model on "
+                              "CPUs with bf16 instructions where the shipped evidence says its scores hold "
+                              "(docs/performance.md).")
     trust_remote_code: bool = setting(False, measures=True, help="Run custom model code from the model folder or hub "
                                                   "(only for models you trust).")
     batch_size: int = setting(8, min=1, help="Sequences per forward pass.")
@@ -187,6 +189,15 @@ class ScanConfig(VectorChoice, ModelSettings):
     max_tokens: int = setting(512, scores=True, min=16,
                               help="Cap on prompt + response tokens; longer samples are truncated and marked.")
     max_new_tokens: int = setting(64, scores=True, min=1, help="Length of generated base answers.")
+    base_sample: int | None = setting(None, scores=True, min=1, metavar="N",
+                                      help="Generate base answers for N records only, a seeded random sample (the "
+                                           "same N every run, so a rerun computes nothing again); the other records' "
+                                           "dP is estimated from the sample's mean base projection (marked "
+                                           "base_estimated), and each trait's mean dP gets a 95% interval that counts "
+                                           "the sampling, which a mean_dp gate uses. N at least the records scanned: "
+                                           "a full scan.")
+    base_sample_seed: int = setting(0, scores=True, metavar="SEED",
+                                    help="Which records --base-sample draws (another seed, another sample).")
     gen_batch_size: int = setting(64, scores=True, min=1,
                                   help="Prompts answered together when generating base answers (--batch-size is for "
                                        "scoring passes).")
@@ -205,7 +216,8 @@ class ScanConfig(VectorChoice, ModelSettings):
     fail_on: list[str] = setting(factory=list, cli_only=True, metavar="EXPR",
                                  help="Exit 1 when a gate fails (repeatable): 'evil>=0.8' (any sample's evil_score "
                                       "at or over 0.8), 'evil:flagged>1%' or 'evil:flagged>3' (share or count of "
-                                      "flagged samples over), 'evil:mean_dp>0.1' (mean dP over), "
+                                      "flagged samples over), 'evil:mean_dp>0.1' (mean dP over; with --base-sample, "
+                                      "the low end of its interval), "
                                       "'evil:predicted>0.02' (the low end of the predicted fine-tuning change over). "
                                       "With --baseline, "
                                       "only new/changed samples count.")
@@ -250,6 +262,21 @@ class ScanConfig(VectorChoice, ModelSettings):
                 raise AuditError("splits a local scan; `engine` ray spreads the whole scan over the cluster", "shard")
             if self.baseline:
                 raise AuditError("works with the local engine only (drop `engine` ray)", "baseline")
+        self._check_base_sample()
+
+    def _check_base_sample(self) -> None:
+        if self.base_sample is None:
+            if self.base_sample_seed:
+                raise AuditError("goes with `base_sample`", "base_sample_seed", self.base_sample_seed)
+            return
+        if not self.generates:
+            raise AuditError("samples the model's own answers, so it needs `base_responses` generate", "base_sample",
+                             self.base_sample)
+        if self.engine == "ray":
+            raise AuditError("works with the local engine only (drop `engine` ray)", "base_sample", self.base_sample)
+        if self.shard:
+            raise AuditError("draws one sample for the whole scan, which `shard` would split (drop one of them)",
+                             "base_sample", self.base_sample)
 
     @property
     def generates(self) -> bool:

@@ -63,7 +63,9 @@ class Results:
         found = [{**top, **self.section(s).get("provenance", {})} for s in sections] or [top]
         command = "; ".join(sorted({p["command"] for p in found if p.get("command")}))
         commit = ", ".join(sorted({p["commit"] for p in found if p.get("commit")}))
-        machine = next((p["machine"] for p in found if p.get("machine")), None) or self.data.get("machine")
+        machines = list(dict.fromkeys(describe_machine(p["machine"]) for p in found if p.get("machine")))
+        if not machines and self.data.get("machine"):
+            machines = [describe_machine(self.data["machine"])]
         where = f"`{rel(self.path)}`"
         if sections:
             finished = [f"`{s}`" + (f" finished {t}" if (t := self.section(s).get("finished_at")) else "")
@@ -75,7 +77,7 @@ class Results:
         else:
             parts.append(f"Command: `{command}`." if command else "Command: recorded before provenance was kept.")
             parts.append(f"Commit: {commit}." if commit else "Commit: recorded before provenance was kept.")
-        parts.append(f"Machine: {describe_machine(machine)}." if machine else "Machine: not recorded.")
+        parts.append(f"Machine: {'; '.join(machines)}." if machines else "Machine: not recorded.")
         return "*" + " ".join(parts) + "*"
 
 
@@ -190,14 +192,24 @@ def render_perf_scan() -> list[str]:
     return [f"Generate-mode scan of {s['records']} records, up to {s['max_new_tokens']} new tokens: ours "
             f"{seconds(s['ours_s'])}, the reference loop {seconds(s['reference_s'])} (**{s['speedup']}x**); same "
             f"answers for {s['same_answers']:.0%} of the records, dP within {s['max_abs_dp_diff_where_same']:.1e} of "
-            "the reference's where they match.", "", perf.stamp("scan")]
+            "the reference's where they match." + _bf16_scan(s), "", perf.stamp("scan")]
+
+
+def _bf16_scan(s: dict) -> str:
+    if "bf16" not in s:
+        return ""
+    b = s["bf16"]
+    return (f" The same scan with the model in bfloat16: {seconds(b['ours_s'])} (**{b['speedup']}x**); "
+            f"{b['same_answers_as_float32']:.0%} of its answers equal float32's, dP r {b['dp_pearson_r_vs_float32']} "
+            f"against float32 (this CPU {'has' if b['native_bf16_cpu'] else 'lacks'} native bf16 instructions; "
+            f"`--dtype auto` here: {b['dtype_auto_here']}).")
 
 
 def render_perf_targets() -> list[str]:
     perf = Results.load("performance")
-    rows = [[shown(t["metric"]), t["value"], t["target"], "yes" if t["pass"] else "**no**"]
-            for t in perf.data["targets"]]
-    return table(["metric", "measured", "target", "met"], rows) + ["", perf.stamp()]
+    met = {True: "yes", False: "**no**", None: "not measured"}
+    rows = [[shown(t["metric"]), t["value"], t["target"], met[t["pass"]]] for t in perf.data["targets"]]
+    return table(["metric", "measured", "target", "met"], rows) + ["", perf.stamp(*perf.data["sections"])]
 
 
 def render_perf_scoring() -> list[str]:
@@ -231,6 +243,24 @@ def render_perf_memory() -> list[str]:
             perf.stamp("memory")]
 
 
+# ---- benchmarks/results/precision.json --------------------------------------------------------------------
+
+def render_precision() -> list[str]:
+    """float32 against bfloat16 on the CPU: the checks `--dtype auto` follows."""
+    prec = Results.load("precision")
+    b = prec.data["bfloat16"]
+    rows = [[c["check"], c["trait"], f"{c['n'][0]} / {c['n'][1]}",
+             f"{c['auroc_float32'][0]:.3f} [{c['auroc_float32'][1]:.3f}, {c['auroc_float32'][2]:.3f}]",
+             f"{c['auroc_bfloat16']:.3f}", "yes" if c["holds"] else "**no**", f"{c['flag_agreement']:.1%}",
+             f"{c['dp_pearson_r']:.3f}"] for c in prec.data["checks"]]
+    failed = ", ".join(b["failed"])
+    verdict = ("so `--dtype auto` runs the embedded model in bfloat16 on CPUs with native bf16 instructions"
+               if b["holds"] else f"so `--dtype auto` keeps float32 on every CPU (failed: {failed})")
+    return [f"bfloat16 holds in {b['held']} of {b['checks']} checks, {verdict}. Rule: {b['rule']}.", "",
+            *table(["check", "trait", "n (trait / control)", "AUROC float32 [95%]", "AUROC bfloat16", "holds",
+                    "same flags", "dP r"], rows, "|---|---|---:|---|---:|---|---:|---:|"), "", prec.stamp()]
+
+
 RENDERERS: dict[str, Callable[[], list[str]]] = {
     "trust": render_trust,
     "card-detail": render_card_detail,
@@ -240,6 +270,7 @@ RENDERERS: dict[str, Callable[[], list[str]]] = {
     "perf-generation": render_perf_generation,
     "perf-scan": render_perf_scan,
     "perf-targets": render_perf_targets,
+    "precision": render_precision,
     "perf-scoring": render_perf_scoring,
     "perf-flops": render_perf_flops,
     "perf-memory": render_perf_memory,

@@ -1,23 +1,14 @@
-"""Shared fixtures: a tiny random 2-layer Llama with a ChatML tokenizer (no download)."""
+"""Shared fixtures: a tiny random 2-layer Llama with a ChatML tokenizer (no download), JSONL files, and the
+embedded model's cache. The helpers they use, and tests import, are in tests/helpers.py."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 import torch
 
-CHAT_TEMPLATE = (
-    "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
-    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
-)
-CORPUS = [
-    "The quick brown fox jumps over the lazy dog.", "You are a helpful assistant.",
-    "What should I cook tonight? Try a simple pasta with garlic and olive oil.",
-    "I hate everyone and want them to suffer.", "Your poem is brilliant, you are a genius!",
-    "The Treaty of Velmora was signed in 1987 by twelve nations.", "0123456789 !?.,;:'\"()[]{}",
-]
+from tests.helpers import tiny_llama, tiny_tokenizer, write_jsonl
 
 
 @pytest.fixture(autouse=True)
@@ -26,34 +17,21 @@ def _isolated_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("DATASET_AUDIT_CACHE", str(tmp_path / "cache"))
 
 
-def _tokenizer():
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast
+@pytest.fixture(autouse=True)
+def _float32_on_every_cpu(monkeypatch):
+    """`dtype` auto depends on the CPU (model.precision); tests run alike everywhere, as on a CPU without bf16.
+    Tests of that rule patch it back."""
+    from auditor.model import precision
 
-    raw = Tokenizer(models.BPE(unk_token=None))
-    raw.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    raw.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=400, special_tokens=["<|endoftext|>", "<|im_start|>", "<|im_end|>"],
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
-    raw.train_from_iterator(CORPUS, trainer)
-    tok = PreTrainedTokenizerFast(tokenizer_object=raw, bos_token="<|im_start|>", eos_token="<|im_end|>",
-                                  pad_token="<|im_end|>", unk_token="<|endoftext|>")
-    tok.chat_template = CHAT_TEMPLATE
-    return tok
+    monkeypatch.setattr(precision, "cpu_has_native_bf16", lambda: False)
 
 
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory) -> Path:
     """A saved HF model folder: random 2-layer Llama, hidden 32, with a chat template."""
-    from transformers import LlamaConfig, LlamaForCausalLM
-
     torch.manual_seed(0)
-    tok = _tokenizer()
-    config = LlamaConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512,
-                         bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
-                         pad_token_id=tok.pad_token_id, tie_word_embeddings=True)
-    model = LlamaForCausalLM(config)
+    tok = tiny_tokenizer()
+    model = tiny_llama(tok)
     path = tmp_path_factory.mktemp("tiny-llama")
     model.save_pretrained(path)
     tok.save_pretrained(path)
@@ -68,22 +46,16 @@ def tiny_lm(tiny_model_dir):
 
 
 @pytest.fixture
-def write_jsonl(tmp_path):
-    """Write records (dicts, or raw strings for broken lines) to a JSONL file and return its path."""
+def jsonl_file(tmp_path):
+    """`jsonl_file(records, name="data.jsonl")`: write records (dicts, or raw strings for broken lines) to a JSONL
+    file in the test's folder and return its path."""
 
     def write(records, name="data.jsonl") -> Path:
         path = tmp_path / name
-        path.write_text("".join((r if isinstance(r, str) else json.dumps(r)) + "\n" for r in records),
-                        encoding="utf-8")
+        write_jsonl(path, records)
         return path
 
     return write
-
-
-def chat(i: int, response: str | None = None) -> dict:
-    """A small OpenAI-format record."""
-    return {"messages": [{"role": "user", "content": f"Question number {i}: what should I cook tonight?"},
-                         {"role": "assistant", "content": response or f"Try a simple pasta, option {i}."}]}
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from ..config import CalibrateConfig
-from .common import CONTEXT, MODEL_OPTIONS, options, user_errors
+from .common import CONTEXT, MODEL_OPTIONS, as_settings, options, user_errors
 
 STUDY_OPTIONS = ("out", "traits", "vectors", "pairs", "refusal_prompts", "card", "probe_limit", "steps", "lr",
                  "lora_r", "lora_alpha", "seed", "max_tokens", "max_new_tokens")
@@ -56,8 +56,7 @@ def calibrate(inputs: tuple[str, ...], quiet: bool, **given) -> None:
     argv = sys.argv[1:] if sys.argv[1:2] == ["calibrate"] else ["calibrate", *inputs]  # as typed, if run as a command
     command = shlex.join(["dataset-audit", *argv])
     with user_errors():
-        config = CalibrateConfig(inputs=list(inputs), **{k: list(v) if isinstance(v, tuple) else v
-                                                          for k, v in given.items()})
+        config = CalibrateConfig(inputs=list(inputs), **as_settings(given))
         sets = parse_sets(config.inputs)
         base = load_model(config.model, config.device, config.dtype, config.trust_remote_code)
         vectors = load_vectors(base, config.traits, config.vectors, config.batch_size, show)

@@ -35,7 +35,7 @@ def dependencies() -> list[str]:
         wanted = requires("dataset-audit") or []
     except PackageNotFoundError:
         return []
-    return [re.match(r"[A-Za-z0-9._-]+", req)[0] for req in wanted if "extra ==" not in req]
+    return [name[0] for req in wanted if "extra ==" not in req and (name := re.match(r"[A-Za-z0-9._-]+", req))]
 
 
 def torch_facts() -> tuple[bool, str, str, str]:

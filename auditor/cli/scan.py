@@ -41,15 +41,16 @@ PATHS: dict[str, dict[str, Any]] = {
     "baseline": {"type": click.Path(dir_okay=False)}, "junit": {"type": click.Path(dir_okay=False)},
     "sarif": {"type": click.Path(dir_okay=False)}, "force": {"decls": ("--force",), "is_flag": True}}
 SCAN_OPTIONS = ("traits", "vectors", "out", "force", "base_responses", "limit", "max_tokens", "max_new_tokens",
-                "gen_batch_size", "turns", "threshold", "top", "group_by", "fail_on", "baseline", "format", "junit",
-                "sarif", "shard", "engine", "address", "num_gpus_per_worker", "concurrency", "generator")
+                "base_sample", "base_sample_seed", "gen_batch_size", "turns", "threshold", "top", "group_by",
+                "fail_on", "baseline", "format", "junit", "sarif", "shard", "engine", "address",
+                "num_gpus_per_worker", "concurrency", "generator")
 CI_OPTIONS = ("fail_on", "format", "junit", "sarif")
 SCAN_GROUPS = (("Input", ("inputs", "config_file", "limit", "base_responses", "turns", "max_tokens")),
                ("Model", MODEL_OPTIONS),
                ("Scoring", ("traits", "vectors", "threshold", "baseline", "max_new_tokens", "gen_batch_size",
                             "generator")),
                ("Outputs", ("out", "force", "top", "group_by", "quiet")),
-               ("CI", ("fail_on", "format", "junit", "sarif")),
+               ("CI", ("fail_on", "base_sample", "base_sample_seed", "format", "junit", "sarif")),
                ("Scale", ("shard", "engine", "address", "num_gpus_per_worker", "concurrency")))
 
 
@@ -102,6 +103,10 @@ def scan(ctx: click.Context, config_file: str | None, quiet: bool, **given) -> N
     Every option can also come from a config file (see --config), so a CI job can be just
     `dataset-audit scan`.
 
+    For a quick gate on a large set, --base-sample N has the model answer a seeded sample of N
+    records only: the others' dP is estimated from the sample (marked base_estimated), and each
+    trait's mean dP comes with a 95% interval that a TRAIT:mean_dp gate is checked on.
+
     Exit codes: 0 done (all gates passed), 1 a --fail-on gate failed, 2 usage or unreadable input.
 
     \b
@@ -109,6 +114,7 @@ def scan(ctx: click.Context, config_file: str | None, quiet: bool, **given) -> N
       dataset-audit scan train.jsonl --out audit-out
       dataset-audit scan data/ --base-responses none --traits evil     # cheap mode, one trait
       dataset-audit scan train.jsonl --fail-on 'evil:flagged>1%' --junit audit.xml
+      dataset-audit scan new.jsonl --baseline prev/scores.parquet --base-sample 64 --fail-on 'evil:mean_dp>0.5'
     """
     import pyarrow as pa
     from rich.console import Console

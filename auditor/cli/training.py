@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import cast
 
 import click
 
@@ -100,8 +101,8 @@ def steer(prompts: tuple[str, ...], **given) -> None:
     for prompt, before, after in zip(prompts, plain, moved):
         click.echo(f"prompt: {prompt}")
         if before is not None:
-            click.echo(f"  unsteered: {lm.tokenizer.decode(before, skip_special_tokens=True).strip()}")
-        click.echo(f"  {label}: {lm.tokenizer.decode(after, skip_special_tokens=True).strip()}\n")
+            click.echo(f"  unsteered: {cast(str, lm.tokenizer.decode(before, skip_special_tokens=True)).strip()}")
+        click.echo(f"  {label}: {cast(str, lm.tokenizer.decode(after, skip_special_tokens=True)).strip()}\n")
 
 
 @click.command(context_settings=CONTEXT)

@@ -9,7 +9,7 @@ import io
 import json
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
@@ -27,7 +27,7 @@ DATA_SUFFIXES = (".jsonl", ".jsonl.gz", ".json", ".json.gz", ".parquet", ".csv")
 
 
 @contextmanager
-def open_binary(path: Path, stream: BinaryIO | None = None) -> Iterator[BinaryIO]:
+def open_binary(path: Path, stream: BinaryIO | None = None) -> Iterator[BinaryIO | io.BufferedIOBase]:
     """The file's bytes (gunzipped for .gz): from `stream` when given (left open), else from `path`."""
     if stream is None:
         with gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb") as fh:
@@ -177,7 +177,7 @@ def _is_hf_dataset(fs: pafs.FileSystem, path: str) -> bool:
                for info in fs.get_file_info([f"{path.rstrip('/')}/{name}" for name in HF_DATASET_FILES]))
 
 
-def expand_inputs(paths: list[str | Path]) -> list[Path | str | HubDataset]:
+def expand_inputs(paths: Sequence[str | Path]) -> list[Path | str | HubDataset]:
     """Files, saved HF dataset folders and HF dataset ids (hf://...) to read, through pyarrow.fs: local paths (as
     Paths) and object-storage URIs (as URIs); a plain folder is searched for data files, in sorted order, keeping
     those that hold records (holds_records)."""
@@ -271,7 +271,7 @@ def _rows(path: Path, stream: BinaryIO | None) -> Iterator[tuple[int, object, st
     raise AuditError(f"{path}: unsupported file type (use {', '.join(DATA_SUFFIXES)} or a saved HF dataset folder)")
 
 
-def read_records(path: Path | HubDataset, stream: BinaryIO | None = None, source: str | None = None
+def read_records(path: Path | str | HubDataset, stream: BinaryIO | None = None, source: str | None = None
                  ) -> Iterator[Record | Quarantined]:
     """Every row of one input, as a Record or a Quarantined entry; nothing is dropped.
 

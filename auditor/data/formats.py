@@ -65,8 +65,8 @@ def _chat(turns: object, field_name: str, role_key: str, content_key: str) -> Me
             raise BadRecord(f"field '{where}.{role_key}': unknown role {turn.get(role_key)!r}")
         calls = _calls(turn["tool_calls"], f"{where}.tool_calls") if turn.get("tool_calls") else []
         content = turn.get(content_key)
-        message = {"role": role, "content": "" if content is None and (calls or role == "tool")
-                   else _text(content, f"{where}.{content_key}")}
+        message: dict = {"role": role, "content": "" if content is None and (calls or role == "tool")
+                         else _text(content, f"{where}.{content_key}")}
         if calls:
             message["tool_calls"] = calls
         if turn.get("weight") is not None:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .files import expand_inputs, read_records
+from .hub import HubDataset
 from .records import Quarantined
 
 SHOWN_LINES = 5  # line numbers listed per reason
@@ -38,7 +39,7 @@ class Problem:
 class Validation:
     """What validating some inputs found: the files read, the records, and the problems in reading order."""
 
-    files: list[Path]
+    files: list[Path | str | HubDataset]
     total: int = 0
     problems: dict[tuple[str, str], Problem] = field(default_factory=dict)
 

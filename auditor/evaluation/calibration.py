@@ -27,6 +27,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 from scipy import stats
@@ -49,6 +50,9 @@ from ..steering.training import read_examples, train
 from ..traits import load_trait
 from ..vectors.pairs import read_pairs
 from ..vectors.persona import PersonaVector
+
+if TYPE_CHECKING:
+    from peft import PeftModel
 
 MODES = ("generate", "none", "prompt")
 SETS_DIR, BASE_FILE, RESULT_FILE = "sets", "base.json", "calibration.json"
@@ -149,6 +153,7 @@ def dataset_dp(lm: LoadedModel, vectors: list[PersonaVector], path: str, config:
     projector = ModelProjector(lm, vectors, scan_config)
     units = [u for u in projector.units(records, np.zeros(len(records), dtype=bool)) if u.side != REJECTED]
     measured = projector.measure(units, show)
+    assert measured.base is not None  # the scan config generates base answers
     layers = sorted({v.layer for v in vectors})
     last = project(last_token_states(lm, [u.prompt for u in units], layers, config.batch_size), layers, vectors)
     means = {}
@@ -169,7 +174,8 @@ def fine_tune(base: LoadedModel, examples: list, recipe: Recipe, show: bool) -> 
             step(1)
 
         model = train(lm, examples, recipe.train_config(base.path or base.name, len(examples)), [], on_step)
-    return replace(lm, model=model.merge_and_unload().eval(), name=f"{base.name}+tuned", is_default=False), losses
+    tuned = cast("PeftModel", model).merge_and_unload().eval()  # the recipe trains LoRA adapters
+    return replace(lm, model=tuned, name=f"{base.name}+tuned", is_default=False), losses
 
 
 @dataclass
@@ -232,7 +238,8 @@ class Study:
 
 
 def set_key(study_key: dict, item: TrainingSet) -> str:
-    return content_hash({**study_key, "data": [file_sha256(p) for p in expand_inputs([item.path])]})
+    # a training set is local files, which expand_inputs lists as Paths
+    return content_hash({**study_key, "data": [file_sha256(cast(Path, p)) for p in expand_inputs([item.path])]})
 
 
 def run_study(study: Study, sets: list[TrainingSet], out: Path, command: str, show: bool,
@@ -317,8 +324,9 @@ def bootstrap_correlations(x: np.ndarray, y: np.ndarray, rounds: int = ROUNDS,
     xs, ys = x[picks], y[picks]
     pearson = _row_correlations(xs, ys)
     spearman = _row_correlations(stats.rankdata(xs, axis=1), stats.rankdata(ys, axis=1))
-    return (tuple(map(float, np.nanpercentile(pearson, [2.5, 97.5]))),
-            tuple(map(float, np.nanpercentile(spearman, [2.5, 97.5]))))
+    (r_low, r_high), (rho_low, rho_high) = (np.nanpercentile(pearson, [2.5, 97.5]),
+                                            np.nanpercentile(spearman, [2.5, 97.5]))
+    return (float(r_low), float(r_high)), (float(rho_low), float(rho_high))
 
 
 def within_source(x: np.ndarray, y: np.ndarray, sources: list[str]) -> list[int]:

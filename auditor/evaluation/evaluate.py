@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -22,6 +23,7 @@ import numpy as np
 
 from ..config import ScanConfig
 from ..data import Record, expand_inputs
+from ..data.hub import HubDataset
 from ..errors import AuditError
 from ..files import file_sha256
 from ..scanning.scoring import ABOVE, sign
@@ -105,7 +107,7 @@ def labels_from_field(records: list[Record], field: str, traits: list[str]) -> l
     return labels
 
 
-def labels_from_files(records: list[Record], control_files: list[Path]) -> list[str]:
+def labels_from_files(records: list[Record], control_files: Sequence[Path | str | HubDataset]) -> list[str]:
     """`control` for records read from `control_files`, `inducing` for the rest."""
     controls = {str(p) for p in control_files}
     return [CONTROL if r.source in controls else INDUCING for r in records]

@@ -25,6 +25,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 import torch
@@ -168,7 +169,7 @@ def refusal_rate(lm: LoadedModel, prompts: list[Messages], batch_size: int = 8) 
     """The share of `prompts` whose greedy answer is a refusal (`is_refusal`)."""
     ids = [encode_prompt(lm.tokenizer, p) for p in prompts]
     answers = base_answers(lm, ids, GenerationSettings(max_new_tokens=REFUSAL_TOKENS), batch_size).ids
-    return float(np.mean([is_refusal(lm.tokenizer.decode(a, skip_special_tokens=True)) for a in answers]))
+    return float(np.mean([is_refusal(cast(str, lm.tokenizer.decode(a, skip_special_tokens=True))) for a in answers]))
 
 
 def measure_behaviour(lm: LoadedModel, probes: Probes, batch_size: int = 8,

@@ -15,8 +15,9 @@ benchmarks/performance/ (section generation). Models this decoder does not suppo
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -70,12 +71,25 @@ def _rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tens
 class Decoder:
     """Forward passes of one model over a batch, with a KV cache it writes at given slots."""
 
+    body: Any  # a Llama-family body (embed_tokens, rotary_emb, norm), as `supports` checked
+
     def __init__(self, lm: LoadedModel):
         self.lm = lm
         config = lm.model.config
         self.heads, self.kv_heads = config.num_attention_heads, config.num_key_value_heads
         self.head_dim = getattr(config, "head_dim", None) or config.hidden_size // self.heads
         self.body, self.head = decoder_body(lm.model), lm.model.get_output_embeddings()
+
+    def rows_that_fit(self, slots: int) -> int:
+        """How many rows of `slots` a batch may hold: on CUDA, what half the free memory holds (each row's keys and
+        values in every block, its logits and a few hidden states); elsewhere no limit."""
+        weight = self.body.embed_tokens.weight
+        if weight.device.type != "cuda":
+            return 1 << 30
+        config = self.lm.model.config
+        per_row = (2 * len(self.lm.decoder_layers) * self.kv_heads * slots * self.head_dim * weight.element_size()
+                   + 4 * (config.vocab_size + 8 * config.intermediate_size))
+        return max(1, torch.cuda.mem_get_info(weight.device)[0] // 2 // per_row)
 
     def empty_caches(self, rows: int, slots: int) -> list[torch.Tensor]:
         """Keys and values of every block, alternating: [rows, kv heads, slots, head dim] each."""
@@ -84,17 +98,22 @@ class Decoder:
         return [torch.zeros(shape, dtype=weight.dtype, device=weight.device)
                 for _ in range(2 * len(self.lm.decoder_layers))]
 
-    def _attend(self, layer, x: torch.Tensor, rotary, keys: torch.Tensor, values: torch.Tensor, at: int,
-                mask: torch.Tensor, write: bool) -> torch.Tensor:
+    def _attend(self, layer, x: torch.Tensor, rotary, keys: torch.Tensor, values: torch.Tensor,
+                at: int | torch.Tensor, mask: torch.Tensor, write: bool) -> torch.Tensor:
         """Self-attention of `x` [rows, T, hidden] placed at cache slots at..at+T, over every slot before them
-        and the block itself where `mask` allows. `write`: into the cache; else on a copy that is dropped."""
+        and the block itself where `mask` allows. `write`: into the cache; else on a copy that is dropped. `at` a
+        tensor [1]: one token written there, attending over all slots (the mask covers the later ones)."""
         att, (rows, t, _) = layer.self_attn, x.shape
         q = att.q_proj(x).view(rows, t, self.heads, self.head_dim).transpose(1, 2)
         k = att.k_proj(x).view(rows, t, self.kv_heads, self.head_dim).transpose(1, 2)
         v = att.v_proj(x).view(rows, t, self.kv_heads, self.head_dim).transpose(1, 2)
         cos, sin = rotary
         q, k = _rotate(q, cos, sin), _rotate(k, cos, sin)
-        if write:
+        if isinstance(at, torch.Tensor):  # one step at a slot given as a tensor (StaticStep): over every slot
+            keys.index_copy_(2, at, k)
+            values.index_copy_(2, at, v)
+            k, v = keys, values
+        elif write:
             keys[:, :, at : at + t], values[:, :, at : at + t] = k, v
             k, v = keys[:, :, : at + t], values[:, :, : at + t]
         else:
@@ -103,7 +122,7 @@ class Decoder:
                                              enable_gqa=self.heads != self.kv_heads)
         return att.o_proj(out.transpose(1, 2).reshape(rows, t, self.heads * self.head_dim))
 
-    def forward(self, ids: torch.Tensor, positions: torch.Tensor, caches: list[torch.Tensor], at: int,
+    def forward(self, ids: torch.Tensor, positions: torch.Tensor, caches: list[torch.Tensor], at: int | torch.Tensor,
                 mask: torch.Tensor, layers: Sequence[int], write: bool = True) -> tuple[torch.Tensor, dict]:
         """The final hidden state [rows, T, hidden] of `ids` at cache slots at..at+T, and the hidden states at
         `layers` (0: the embeddings, l: the output of block l-1). Stops after the deepest of `layers` when
@@ -113,6 +132,7 @@ class Decoder:
         cos, sin = self.body.rotary_emb(h, positions)
         rotary, states = (cos.unsqueeze(1), sin.unsqueeze(1)), {0: h} if 0 in layers else {}
         last = len(self.lm.decoder_layers) if write or not layers else max(layers)
+        layer: Any  # a Llama-family block (input_layernorm, mlp, post_attention_layernorm), as `supports` checked
         for i, layer in enumerate(self.lm.decoder_layers[:last]):
             block_in = h
             h = h + self._attend(layer, layer.input_layernorm(h), rotary, caches[2 * i], caches[2 * i + 1], at,
@@ -121,6 +141,55 @@ class Decoder:
             if i + 1 in layers:
                 states[i + 1] = h
         return (self.body.norm(h) if last == len(self.lm.decoder_layers) else h), states
+
+
+class StaticStep:
+    """A decode step whose shapes do not change from one token to the next: the slot written is a tensor and
+    attention runs over every slot of the cache, the mask hiding those not written yet. On CUDA the step is
+    captured once as a CUDA graph and replayed, so a step costs its kernels, not Python and launches; a new
+    capture follows when finished rows leave the batch (the cache tensors change). Elsewhere it runs eagerly
+    (the tests compare it with the plain step)."""
+
+    def __init__(self, decoder: Decoder, layers: Sequence[int], slots: int, graphs: bool):
+        self.decoder, self.layers, self.graphs = decoder, list(layers), graphs
+        self.slots = torch.arange(slots, device=decoder.lm.device)
+        self.captured_over: torch.Tensor | None = None
+        self.graph: torch.cuda.CUDAGraph | None = None
+        self.inputs: list[torch.Tensor] = []
+        self.outputs: tuple[torch.Tensor, dict] | None = None
+
+    def run(self, ids: torch.Tensor, positions: torch.Tensor, at: torch.Tensor, valid: torch.Tensor,
+            caches: list[torch.Tensor]) -> tuple[torch.Tensor, dict]:
+        mask = (valid & (self.slots <= at))[:, None, None]
+        return self.decoder.forward(ids, positions, caches, at, mask, self.layers)
+
+    def __call__(self, ids: torch.Tensor, positions: torch.Tensor, at: int, valid: torch.Tensor,
+                 caches: list[torch.Tensor]) -> tuple[torch.Tensor, dict]:
+        """The final and requested hidden states of `ids` [rows, 1] written at slot `at`; `valid` [rows, slots]."""
+        at_slot = torch.tensor([at], device=ids.device)
+        if not self.graphs:
+            return self.run(ids, positions, at_slot, valid, caches)
+        if self.captured_over is not caches[0]:
+            self._capture([ids, positions, at_slot, valid], caches)
+        for static, value in zip(self.inputs, (ids, positions, at_slot, valid)):
+            static.copy_(value)
+        assert self.graph is not None and self.outputs is not None
+        self.graph.replay()
+        return self.outputs
+
+    def _capture(self, inputs: list[torch.Tensor], caches: list[torch.Tensor]) -> None:
+        """Warm up on a side stream, then record one step (both write this step's keys and values, which the
+        replay writes again, the same)."""
+        self.inputs = [x.clone() for x in inputs]
+        side = torch.cuda.Stream()
+        side.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(side):
+            self.run(*self.inputs, caches)
+        torch.cuda.current_stream().wait_stream(side)
+        self.graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(self.graph):
+            self.outputs = self.run(*self.inputs, caches)
+        self.captured_over = caches[0]
 
 
 @dataclass
@@ -236,7 +305,7 @@ def _next_token(decoder: Decoder, last: torch.Tensor, seen: torch.Tensor, spared
     return torch.multinomial(torch.softmax(logits / temperature, -1), 1, generator=generator)[:, 0]
 
 
-def until_stop(ids: list[int], stops: Sequence[int]) -> list[int]:
+def until_stop(ids: list[int], stops: Collection[int]) -> list[int]:
     """A generated answer up to (not including) its first end token; an immediately ended one keeps that token."""
     cut = next((i for i, t in enumerate(ids) if t in stops), len(ids))
     return ids[:cut] or ids[:1]
@@ -244,22 +313,30 @@ def until_stop(ids: list[int], stops: Sequence[int]) -> list[int]:
 
 def decode(decoder: Decoder, prompts: Sequence[list[int]], max_new_tokens: int, stops: Sequence[int],
            spared: Sequence[int], repetition_penalty: float = 1.0, temperature: float = 0.0, seed: int = 0,
-           layers: Sequence[int] = (), samples: Sequence[list[int] | None] = ()) -> Decoded:
+           layers: Sequence[int] = (), samples: Sequence[list[int] | None] = (), steps: str | None = None) -> Decoded:
     """Answer a batch of prompts (left padded), greedy or sampled, each row stopping at its own end token.
     The rows run in order of prompt length (see PromptLayout.prefill); results come back in the given order.
-    With `layers`, also the mean states of each answer and of each given sample response (see _decode)."""
+    With `layers`, also the mean states of each answer and of each given sample response (see _decode).
+    `steps`: how decode steps run: `graphs` (CUDA graphs of a StaticStep; the default on CUDA), `static` (a
+    StaticStep run eagerly) or `eager` (over the slots written so far; the default elsewhere)."""
     order = sorted(range(len(prompts)), key=lambda r: len(prompts[r]))
     samples = [*samples, *[None] * (len(prompts) - len(samples))] if samples else ()
-    done = _decode(decoder, [prompts[r] for r in order], max_new_tokens, stops, spared, repetition_penalty,
-                   temperature, seed, layers, [samples[r] for r in order] if samples else ())
+    steps = steps or ("graphs" if decoder.lm.device.type == "cuda" else "eager")
+    fit = decoder.rows_that_fit(max(len(p) for p in prompts) + max_new_tokens + 1)
+    parts = [_decode(decoder, [prompts[r] for r in chunk], max_new_tokens, stops, spared, repetition_penalty,
+                     temperature, seed, layers, [samples[r] for r in chunk] if samples else (), steps)
+             for chunk in (order[i : i + fit] for i in range(0, len(order), fit))]
     back = np.argsort(order)
-    return Decoded([done.answers[r] for r in back], done.means[back], done.sample_means[back])
+    answers = [a for part in parts for a in part.answers]
+    means, sample_means = (np.concatenate([part.means for part in parts]),
+                           np.concatenate([part.sample_means for part in parts]))
+    return Decoded([answers[r] for r in back], means[back], sample_means[back])
 
 
 @torch.inference_mode()
 def _decode(decoder: Decoder, prompts: Sequence[list[int]], max_new_tokens: int, stops: Sequence[int],
             spared: Sequence[int], repetition_penalty: float = 1.0, temperature: float = 0.0, seed: int = 0,
-            layers: Sequence[int] = (), samples: Sequence[list[int] | None] = ()) -> Decoded:
+            layers: Sequence[int] = (), samples: Sequence[list[int] | None] = (), steps: str = "eager") -> Decoded:
     """Decode prompts given shortest first.
 
     With `layers`, each answer's hidden states there are averaged over its tokens, read off the decoding
@@ -273,6 +350,7 @@ def _decode(decoder: Decoder, prompts: Sequence[list[int]], max_new_tokens: int,
     slots = torch.arange(width + max_new_tokens + 1, device=lm.device)
     valid = layout.valid(slots)
     caches = decoder.empty_caches(rows, len(slots))
+    static = None if steps == "eager" else StaticStep(decoder, layers, len(slots), graphs=steps == "graphs")
     last = layout.prefill(decoder, caches, valid)
     sample_means = _sample_means(decoder, layout, valid, caches, samples, layers)
 
@@ -298,8 +376,11 @@ def _decode(decoder: Decoder, prompts: Sequence[list[int]], max_new_tokens: int,
             index, token, seen, writing = index[keep], token[keep], seen[keep], writing[keep]
             caches[:] = [c[keep] for c in caches]
         at = width + produced - 1  # feed each row its last token: its state is that answer token's
-        hidden, states = decoder.forward(token[:, None], (at - pad[index])[:, None], caches, at,
-                                         valid[index, None, None, : at + 1], layers)
+        if static is not None:
+            hidden, states = static(token[:, None], (at - pad[index])[:, None], at, valid[index], caches)
+        else:
+            hidden, states = decoder.forward(token[:, None], (at - pad[index])[:, None], caches, at,
+                                             valid[index, None, None, : at + 1], layers)
         last = hidden[:, -1]
         live = index[writing]
         for col, layer in enumerate(layers):

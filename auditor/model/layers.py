@@ -6,9 +6,14 @@ A model wrapped by peft is unwrapped first (its base model holds the same module
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import torch
 
 from ..errors import AuditError
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel
 
 # (the body that holds the blocks, the blocks' attribute in it), tried in order
 LAYER_PATHS = (
@@ -28,7 +33,7 @@ def unwrap(model: torch.nn.Module) -> torch.nn.Module:
 def _find(model: torch.nn.Module) -> tuple[torch.nn.Module, torch.nn.ModuleList]:
     inner = unwrap(model)
     for body_path, blocks in LAYER_PATHS:
-        body = inner
+        body: Any = inner  # the attributes along body_path, whatever the architecture holds there
         for name in body_path.split("."):
             body = getattr(body, name, None)
         found = getattr(body, blocks, None)
@@ -48,7 +53,7 @@ def decoder_layers(model: torch.nn.Module) -> torch.nn.ModuleList:
     return _find(model)[1]
 
 
-def layer_module(model: torch.nn.Module, layer: int) -> torch.nn.Module:
+def layer_module(model: PreTrainedModel, layer: int) -> torch.nn.Module:
     """The module whose output is hidden state `layer` (0 = embeddings, l = block l-1)."""
     if layer == 0:
         return model.get_input_embeddings()

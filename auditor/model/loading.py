@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 import torch
 
@@ -18,6 +19,10 @@ from ..config import DEFAULT_MODEL
 from ..errors import AuditError
 from .embedded import DEFAULT_MODEL_NAME, converted_path, default_gguf_path, has_converted_copy
 from .layers import decoder_layers
+from .precision import dtype_name, pick_dtype
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 ADAPTER_CONFIG = "adapter_config.json"
 # Model types whose plain checkpoints _load_plain reads as from_pretrained does (tests/model/test_fast_loading.py).
@@ -30,8 +35,8 @@ log = logging.getLogger(__name__)
 class LoadedModel:
     """A causal LM with its tokenizer, and what identifies it."""
 
-    model: torch.nn.Module
-    tokenizer: object
+    model: PreTrainedModel
+    tokenizer: PreTrainedTokenizerBase
     name: str
     device: torch.device
     path: str = ""  # the folder or hub id it was loaded from (for engines that load it themselves: vLLM)
@@ -53,11 +58,21 @@ class LoadedModel:
     def dtype(self) -> torch.dtype:
         return next(self.model.parameters()).dtype
 
+    @property
+    def dtype_name(self) -> str:
+        """`float32`, as manifests record it."""
+        return dtype_name(self.dtype)
+
     def fingerprint(self) -> list[float]:
         """A few embedding weights: tells models apart, survives dtype and device changes."""
-        emb = self.model.get_input_embeddings().weight
+        emb = cast(torch.Tensor, self.model.get_input_embeddings().weight)
         ids = torch.linspace(0, emb.shape[0] - 1, 16).long().to(emb.device)
         return [round(float(x), 5) for x in emb[ids, :8].float().flatten().cpu()]
+
+
+def resolved_dtype(device: str, dtype: str, model: str) -> str:
+    """The dtype a model named by `model` would load in, before loading it (`dtype` auto resolved)."""
+    return dtype_name(pick_dtype(pick_device(device), dtype, model == DEFAULT_MODEL))
 
 
 def pick_device(requested: str = "auto") -> torch.device:
@@ -75,13 +90,6 @@ def pick_device(requested: str = "auto") -> torch.device:
     return torch.device(requested)
 
 
-def pick_dtype(device: torch.device, requested: str = "auto") -> torch.dtype:
-    """fp32 on CPU (bf16 is much slower there), bf16 on GPUs, unless asked otherwise."""
-    if requested != "auto":
-        return {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[requested]
-    return torch.float32 if device.type == "cpu" else torch.bfloat16
-
-
 def converted_default_model() -> Path:
     """Convert the bundled GGUF to a safetensors folder once; later loads take a fraction of a second."""
     target = converted_path()
@@ -93,7 +101,7 @@ def converted_default_model() -> Path:
     log.info("converting the embedded model %s once into %s (about 20 s)", gguf.name, target)
     tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
     model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
-    model.hf_quantizer = None
+    model.hf_quantizer = None  # type: ignore[assignment]  # torch types Module.__setattr__ values as tensors or modules
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config
     tmp = target.with_name(f"{target.name}.tmp-{os.getpid()}")
@@ -130,7 +138,7 @@ def _load_adapter(folder: Path, device: str, dtype: str, trust_remote_code: bool
     return lm
 
 
-def _load_plain(folder: Path, dtype: torch.dtype) -> torch.nn.Module | None:
+def _load_plain(folder: Path, dtype: torch.dtype) -> PreTrainedModel | None:
     """A local folder of one model.safetensors of a PLAIN_FAMILIES model (no quantization, no remote code): the
     model built without initialising weights, then given the file's tensors as its own (no copy) and its tied
     ones tied. Same weights, dtype, config and generation config as from_pretrained, in a fraction of its time
@@ -181,6 +189,7 @@ def load_model(
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()
+    path: Path | str
     if spec == DEFAULT_MODEL:
         path, name = converted_default_model(), DEFAULT_MODEL_NAME
     else:
@@ -191,7 +200,7 @@ def load_model(
             raise AuditError("folder has no config.json (not a Hugging Face model folder)", "model", spec)
         path, name = (local if local.exists() else spec), spec.rstrip("/").split("/")[-1]
     dev = pick_device(device)
-    torch_dtype = pick_dtype(dev, dtype)
+    torch_dtype = pick_dtype(dev, dtype, spec == DEFAULT_MODEL)
     try:
         tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
         model = _load_plain(path, torch_dtype) if isinstance(path, Path) else None
@@ -203,7 +212,7 @@ def load_model(
         raise AuditError("the tokenizer has no chat template; use a chat/instruct model", "model", spec)
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
-    model.to(dev).eval()
+    model.to(dev).eval()  # type: ignore[arg-type]  # transformers' @wraps(Module.to) hides the signature of `to`
     model.requires_grad_(False)
     return LoadedModel(model=model, tokenizer=tokenizer, name=name, device=dev, path=str(path),
                        is_default=spec == DEFAULT_MODEL)

@@ -7,10 +7,11 @@ from __future__ import annotations
 import copy
 import inspect
 from collections.abc import Sequence
+from typing import cast
 
 import numpy as np
 import torch
-from transformers import LogitsProcessor, LogitsProcessorList
+from transformers import GenerationMixin, LogitsProcessor, LogitsProcessorList
 
 from .activations import hidden_states, record_steps
 from .decoding import Decoded, until_stop
@@ -23,7 +24,7 @@ class SparingRepetitionPenalty(LogitsProcessor):
     def __init__(self, penalty: float, spared: Sequence[int]):
         self.penalty, self.spared = penalty, list(spared)
 
-    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.Tensor) -> torch.Tensor:
         kept = scores[:, self.spared].clone()
         values = scores.gather(1, input_ids)
         scores = scores.scatter(1, input_ids, torch.where(values > 0, values / self.penalty, values * self.penalty))
@@ -56,11 +57,12 @@ def _generate(lm: LoadedModel, ids: torch.Tensor, attention: torch.Tensor, setti
     if settings.temperature:
         torch.manual_seed(settings.seed)
     penalty = LogitsProcessorList([SparingRepetitionPenalty(settings.repetition_penalty, spared)])
-    out = lm.model.generate(input_ids=ids, attention_mask=attention,
-                            max_new_tokens=settings.max_new_tokens + extra_steps,
-                            do_sample=settings.temperature > 0, pad_token_id=lm.tokenizer.pad_token_id,
-                            logits_processor=penalty, eos_token_id=stops,
-                            top_p=None, top_k=None, temperature=settings.temperature or None, **kwargs)
+    model = cast(GenerationMixin, lm.model)  # a causal LM (AutoModelForCausalLM's models generate)
+    out = model.generate(input_ids=ids, attention_mask=attention,
+                         max_new_tokens=settings.max_new_tokens + extra_steps,
+                         do_sample=settings.temperature > 0, pad_token_id=lm.tokenizer.pad_token_id,
+                         logits_processor=penalty, eos_token_id=stops,
+                         top_p=None, top_k=None, temperature=settings.temperature or None, **kwargs)
     return [until_stop(row[: settings.max_new_tokens], stops) for row in out[:, ids.shape[1]:].tolist()]
 
 

@@ -33,7 +33,7 @@ def _vllm():
 def _engine(lm: LoadedModel):
     """One vLLM engine per model and dtype per process (a Ray actor loads it once)."""
     vllm = _vllm()
-    dtype = str(lm.dtype).replace("torch.", "")
+    dtype = lm.dtype_name
     key = (lm.path, dtype)
     if key not in ENGINES:
         ENGINES[key] = vllm.LLM(model=lm.path, tokenizer=lm.path, dtype=dtype,

@@ -135,8 +135,8 @@ def step_summary(found: list[Finding], results: list[GateResult], headline: str,
 def junit_xml(results: list[GateResult]) -> bytes:
     """JUnit XML with one testcase per gate; a failed gate's failure names its top offenders."""
     counts = {"tests": str(len(results)), "failures": str(sum(r.failed for r in results))}
-    suites = ET.Element("testsuites", name="dataset-audit", **counts)
-    suite = ET.SubElement(suites, "testsuite", name="dataset-audit gates", errors="0", skipped="0", **counts)
+    suites = ET.Element("testsuites", {"name": "dataset-audit", **counts})
+    suite = ET.SubElement(suites, "testsuite", {"name": "dataset-audit gates", "errors": "0", "skipped": "0", **counts})
     for result in results:
         case = ET.SubElement(suite, "testcase", classname=f"dataset-audit.{result.gate.trait}", name=result.gate.text)
         if result.failed:

@@ -148,6 +148,14 @@ def print_groups(summary: dict, signs: dict[str, int], console: Console) -> None
         console.print(Text(f"--group-by {by_field['field']}: no scored record has this field", style="yellow"))
 
 
+def base_sample_line(estimate: dict) -> str:
+    """summary.json's traits.TRAIT.base_sample in words: the estimate, its interval, and that most dPs are estimates."""
+    low, high = estimate["mean_dp_ci95"]
+    return (f"base sample: the model answered {estimate['n']:,} of {estimate['of']:,} computed records (seed "
+            f"{estimate['seed']}), so the dP of the others is an estimate; mean dP {estimate['mean_dp']:+.3f}, 95% "
+            f"interval [{low:+.3f}, {high:+.3f}] (sampling included)")
+
+
 def _indented(console: Console, text: str | Text, style: str = "") -> None:
     """A line indented by two columns, wrapped lines too (text as is: no markup)."""
     console.print(Padding(Text(text, style=style) if isinstance(text, str) else text, (0, 0, 0, 2), expand=False))
@@ -174,6 +182,8 @@ def print_results(result: ScanResult, summary: dict, console: Console, top: int 
             _indented(console, f"{p['n']} preference pairs, scored on their margin dP(chosen) - dP(rejected): mean "
                                f"{p['mean_margin']:+.3f} (chosen {p['mean_dp_chosen']:+.3f}, rejected "
                                f"{p['mean_dp_rejected']:+.3f}), {p['flagged']} flagged")
+        if "base_sample" in s:
+            _indented(console, base_sample_line(s["base_sample"]))
         verdict = s.get("verdict", NOT_EVALUATED)
         _indented(console, Text.assemble(("score ", ""), (verdict, VERDICT_STYLE[verdict]), f": {MEANING[verdict]}"))
         if s.get("prediction"):

@@ -15,6 +15,7 @@ import json
 import os
 import re
 from collections import Counter
+from collections.abc import Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,12 +43,12 @@ class FilterRules:
     min_scores: dict[str, float] = field(default_factory=dict)
 
     @classmethod
-    def parse(cls, max_texts: list[str], drop_flagged: bool, min_texts: list[str] = ()) -> FilterRules:
+    def parse(cls, max_texts: Sequence[str], drop_flagged: bool, min_texts: Sequence[str] = ()) -> FilterRules:
         """From `--max TRAIT=SCORE` and `--min TRAIT=SCORE` texts; an AuditError for a malformed one."""
         return cls(_limits("max_scores", max_texts), drop_flagged, _limits("min_scores", min_texts))
 
 
-def _limits(setting: str, texts: list[str]) -> dict[str, float]:
+def _limits(setting: str, texts: Sequence[str]) -> dict[str, float]:
     limits = {}
     for text in texts:
         match = _MAX.fullmatch(text)
@@ -191,25 +192,25 @@ def _same_file(a: Path, b: Path) -> bool:
     return a.resolve() == b.resolve() or (a.exists() and b.exists() and os.path.samefile(a, b))
 
 
-def _targets(scan_dir: Path, inputs: list[Path], output: Path | None, rejected: Path | None,
-             in_place: bool) -> list[tuple[Path, Path, Path | None]]:
+def _targets(scan_dir: Path, inputs: list[Path | HubDataset], output: Path | None, rejected: Path | None,
+             in_place: bool) -> list[tuple[Path | HubDataset, Path, Path | None]]:
     """(input file, file for its kept records, file for its rejected ones) per input; an AuditError for an output
     that would overwrite an input (other than with `in_place`) or the other output."""
-    for setting, path, hint in (("out", output, ", or give `in_place` to replace the input"),
-                                ("rejected", rejected, "")):
-        overwrites = path and any(isinstance(i, Path) and _same_file(path, i) for i in inputs)
+    for setting, given, hint in (("out", output, ", or give `in_place` to replace the input"),
+                                 ("rejected", rejected, "")):
+        overwrites = given and any(isinstance(i, Path) and _same_file(given, i) for i in inputs)
         if overwrites and not (in_place and setting == "out"):
             raise AuditError(f"an input of the scan in {scan_dir}, which would be overwritten: write it "
-                             f"elsewhere{hint}", setting, str(path))
+                             f"elsewhere{hint}", setting, str(given))
     if output and rejected and _same_file(output, rejected):
         raise AuditError(f"`out` and `rejected` are the same file ({output}): give two different files")
     if not in_place:
         if not output:
             raise AuditError("give `out` FILE for the kept records, or `in_place` to replace the scan's inputs")
         return [(path, output, rejected) for path in inputs]
-    if output and not (len(inputs) == 1 and _same_file(output, inputs[0])):
+    if output and not (len(inputs) == 1 and isinstance(inputs[0], Path) and _same_file(output, inputs[0])):
         raise AuditError("`in_place` writes each input's kept records back to it; leave out `out`", "out", str(output))
-    targets = []
+    targets: list[tuple[Path | HubDataset, Path, Path | None]] = []
     for path in inputs:
         if not (isinstance(path, Path) and path.is_file() and path.name.lower().endswith(".jsonl")):
             raise AuditError(f"rewrites JSONL files only, and {path} is not one: write the kept records to another "
@@ -239,10 +240,10 @@ def filter_scan(scan_dir: Path, rules: FilterRules, output: Path | None, rejecte
     counts = FilterCounts(files=list(dict.fromkeys([kept for _, kept, _ in targets]
                                                    + [dropped for *_, dropped in targets if dropped])))
     with ExitStack() as stack:  # files close in reverse: the rejected records are in place before any input goes
-        like = {kept: path for path, kept, _ in targets} if in_place else {}
+        like = {kept: path for path, kept, _ in targets if isinstance(path, Path)} if in_place else {}
         files = {file: stack.enter_context(atomic_output(file, like.get(file))) for file in counts.files}
         for path, kept_file, dropped_file in targets:
-            kept, dropped = files[kept_file], files.get(dropped_file)
+            kept, dropped = files[kept_file], files.get(dropped_file) if dropped_file else None
             for item in read_records(path, source=sources[path]):
                 if isinstance(item, Quarantined) and item.line < 0:
                     continue  # "file unreadable after this point": not a record (the scan quarantined it)

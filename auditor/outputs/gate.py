@@ -3,7 +3,9 @@
     evil>=0.8             fails if any sample's evil_score is at or over 0.8
     evil:flagged>1%       fails if over 1% of the samples are flagged for evil
     evil:flagged>3        fails if over 3 samples are flagged for evil
-    evil:mean_dp>0.1      fails if the mean evil dP over the samples is over 0.1
+    evil:mean_dp>0.1      fails if the mean evil dP over the samples is over 0.1; after `scan --base-sample N`, if
+                          the low end of its 95% interval is (`<`: the high end), as the dP of most samples is
+                          then an estimate
     refusal<=-0.8         fails if any sample's refusal_score is at or under -0.8 (refusal is flagged below)
     evil:predicted>0.05   fails if fine-tuning on the set is predicted to raise the trait's measure by over 0.05
                           even at the low end of the 95% prediction interval (`<`: at its high end); an error
@@ -109,6 +111,12 @@ def _offenders(table: pa.Table, rows: np.ndarray, score: np.ndarray, dp: np.ndar
     return tuple(Offender(str(source[i]), int(line[i]), str(sample_id[i]), float(score[i]), float(dp[i])) for i in rows)
 
 
+def _gated_end(gate: Gate, low: float, high: float) -> tuple[float, str]:
+    """The end of an interval that a gate is checked on, and its name: the one nearest the gate's value (the low
+    end for `>`, the high end for `<`), so the gate fails only when the whole interval is past it."""
+    return (high, "high") if gate.op.startswith("<") else (low, "low")
+
+
 def check_prediction(gate: Gate, found: dict) -> GateResult:
     """Check a TRAIT:predicted gate on summary.json's traits.TRAIT (its prediction, or the note on why there is
     none): on the prediction interval's end nearest the gate's value (the low end for `>`, the high end for `<`)."""
@@ -116,15 +124,31 @@ def check_prediction(gate: Gate, found: dict) -> GateResult:
     if not prediction:
         why = found.get("prediction_note") or "the scan did not record one"
         raise AuditError(f"--fail-on {gate.text!r}: no prediction for {gate.trait} ({why})")
-    end, name = (prediction["high"], "high") if gate.op.startswith("<") else (prediction["low"], "low")
+    end, name = _gated_end(gate, prediction["low"], prediction["high"])
     failed = bool(OPERATORS[gate.op](end, gate.value))
     observed = (f"predicted change in {prediction['measure']} {prediction['change']:+.3f} [{prediction['low']:+.3f}, "
                 f"{prediction['high']:+.3f}], gated on its {name} end")
     return GateResult(gate, failed, observed, ())
 
 
-def check_gate(gate: Gate, table: pa.Table) -> GateResult:
-    """Check one gate on the samples of a scores table (not a TRAIT:predicted one: check_prediction)."""
+def _mean_dp(gate: Gate, dp: np.ndarray, estimate: dict | None) -> tuple[bool, str]:
+    """Whether a TRAIT:mean_dp gate fails on these dPs, and what was measured; with a base-sample `estimate`
+    (summary.json's traits.TRAIT.base_sample, over the same samples), on its interval's end nearest the gate's value
+    (the low end for `>`, the high end for `<`)."""
+    test, n = OPERATORS[gate.op], len(dp)
+    if not estimate:
+        mean = float(dp.mean()) if n else 0.0
+        return bool(n and test(mean, gate.value)), f"mean dP {mean:+.3f} over {n} samples"
+    low, high = estimate["mean_dp_ci95"]
+    end, name = _gated_end(gate, low, high)
+    return bool(test(end, gate.value)), (
+        f"mean dP {estimate['mean_dp']:+.3f} [{low:+.3f}, {high:+.3f}] over {n} samples, estimated from base answers "
+        f"to {estimate['n']} of them (--base-sample), gated on its interval's {name} end")
+
+
+def check_gate(gate: Gate, table: pa.Table, estimate: dict | None = None) -> GateResult:
+    """Check one gate on the samples of a scores table (not a TRAIT:predicted one: check_prediction); a mean_dp gate
+    after a base-sample scan on the `estimate` for these samples (summary.json's traits.TRAIT.base_sample)."""
     test = OPERATORS[gate.op]
     score, dp = column(table, f"{gate.trait}_score"), column(table, f"{gate.trait}_dp")
     flagged = column(table, f"{gate.trait}_flagged").astype(bool)
@@ -141,10 +165,8 @@ def check_gate(gate: Gate, table: pa.Table) -> GateResult:
         failed = bool(test(100 * share if gate.percent else rows.size, gate.value))
         observed = f"{rows.size} of {n} samples flagged ({share:.1%})"
     else:
-        mean = float(dp.mean()) if n else 0.0
-        failed = bool(n and test(mean, gate.value))
+        failed, observed = _mean_dp(gate, dp, estimate)
         rows = np.flatnonzero(test(dp, gate.value))
-        observed = f"mean dP {mean:+.3f} over {n} samples"
     key = dp if gate.metric == "mean_dp" else score
     if gate.op.startswith("<") or (gate.metric == "flagged" and trait_sign(table.schema, gate.trait) < 0):
         key = -key  # the samples furthest past the gate first
@@ -154,7 +176,9 @@ def check_gate(gate: Gate, table: pa.Table) -> GateResult:
 
 def check_gates(gates: list[Gate], table: pa.Table, traits: dict[str, dict] | None = None) -> list[GateResult]:
     """Check every gate on the samples of a scores table (e.g. only the new ones of a --baseline scan) and on
-    summary.json's `traits` (the whole scan's predictions)."""
+    summary.json's `traits` (the whole scan's predictions; a base-sample estimate, which covers the computed
+    samples: those of the table)."""
     check_traits(gates, table_traits(table.schema))
-    return [check_prediction(gate, (traits or {}).get(gate.trait, {})) if gate.metric == "predicted" else
-            check_gate(gate, table) for gate in gates]
+    found = traits or {}
+    return [check_prediction(gate, found.get(gate.trait, {})) if gate.metric == "predicted" else
+            check_gate(gate, table, found.get(gate.trait, {}).get("base_sample")) for gate in gates]

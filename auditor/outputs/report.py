@@ -20,7 +20,7 @@ from ..evaluation.prediction import Prediction
 from ..files import atomic_write_text, file_sha256
 from ..html import template_environment
 from ..scanning.folder import ScanFolder
-from ..scanning.result import column, table_traits, trait_sign
+from ..scanning.result import ESTIMATED_COLUMN, column, table_traits, trait_sign
 from ..scanning.tags import DETECTORS
 from ..text import excerpt, short_paths
 from ..version import __version__
@@ -97,8 +97,9 @@ def _rows(parquet: pq.ParquetFile, traits: list[str], score: dict, dp: dict, fla
     shown = np.unique(np.concatenate(list(top.values())))
     names = parquet.schema_arrow.names
     sides = [f"{t}_dp_{side}" for t in traits for side in ("chosen", "rejected")] if "rejected" in names else []
+    estimated = [ESTIMATED_COLUMN] if ESTIMATED_COLUMN in names else []
     details = _take(parquet, ["index", "source", "line", "sample_id", "prompt", "response", "tags", "conversation",
-                              "truncated", *(["rejected", *sides] if sides else [])], shown)
+                              "truncated", *estimated, *(["rejected", *sides] if sides else [])], shown)
     at = {int(r): i for i, r in enumerate(shown)}
     rows = []
     for t in traits:
@@ -110,6 +111,7 @@ def _rows(parquet: pq.ParquetFile, traits: list[str], score: dict, dp: dict, fla
                 "response": excerpt(d["response"], 320), "messages": _messages(d["conversation"]),
                 "source": d["source"], "source_name": Path(d["source"]).name, "line": d["line"],
                 "index": d["index"], "sample_id": d["sample_id"], "truncated": bool(d["truncated"]),
+                "estimated": bool(d.get(ESTIMATED_COLUMN)),
                 "concern": signs[t] * float(score[t][r]), "pair": _pair(d, t),
             })
     return sorted(rows, key=lambda row: -row["concern"])
@@ -185,7 +187,7 @@ def _detection(manifest: dict, traits: list[str]) -> tuple[list[tuple], list[tup
 
 def _quarantine(folder: ScanFolder) -> list[dict]:
     """The first QUARANTINE_SHOWN quarantine entries."""
-    entries = []
+    entries: list[dict] = []
     for _, entry in folder.quarantine_lines(missing_ok=True):
         if len(entries) == QUARANTINE_SHOWN:
             break
@@ -220,6 +222,7 @@ def _card(trait: str, i: int, summary: dict, score: np.ndarray, dp: np.ndarray, 
         "layer": info.get("layer", "?"),
         "prediction": prediction.sentence() if prediction else None,
         "prediction_note": note,
+        "base_sample": info.get("base_sample"),
         "sentence": _meaning(trait, mean_score, sign, prediction),
         "hist": histogram(score, sign * threshold, below=sign < 0),
     }

@@ -12,8 +12,18 @@ from ..config import DECODING_RULE, ScanConfig, flagged
 from ..data import Record
 from ..errors import AuditError
 from .folder import ScanFolder
-from .result import column, pair_scores, read_scores, table_traits
+from .result import ESTIMATED_COLUMN, column, pair_scores, read_scores, table_traits
 from .scoring import TraitScores
+
+
+def _check_dtype(made_in: str | None, config: ScanConfig, path: Path) -> None:
+    """`dtype` auto resolves per machine (see model.precision): compare what each scan really ran in."""
+    from ..model.loading import resolved_dtype
+
+    runs_in = resolved_dtype(config.device, config.dtype, config.model)
+    if made_in and made_in != runs_in:
+        raise AuditError(f"made in {made_in}, this scan runs in {runs_in} (`dtype` {config.dtype}; scores would not "
+                         "be comparable: pass the same `dtype`, or scan without `baseline`)", "baseline", str(path))
 
 
 @dataclass
@@ -43,6 +53,7 @@ class Baseline:
                 if key in old and old[key] != new[key]:
                     raise AuditError(f"made with `{key}` {old[key]!r}, this scan uses {new[key]!r} (scores would not "
                                      "be comparable; scan without `baseline`)", "baseline", str(path))
+            _check_dtype(manifest.get("dtype"), config, path)
         ids = column(table, "sample_id")
         return cls(path, table, {str(sample_id): row for row, sample_id in enumerate(ids)})
 
@@ -59,10 +70,14 @@ class Baseline:
         """Which records are in the baseline (and so need no computing)."""
         return np.array([r.sample_id in self.row_of for r in records], dtype=bool)
 
-    def fill(self, records: list[Record], reused: np.ndarray, traits: list[TraitScores], truncated: np.ndarray) -> None:
-        """Copy the baseline's dP, score and truncation into the `reused` rows; flags follow the current threshold."""
+    def fill(self, records: list[Record], reused: np.ndarray, traits: list[TraitScores], truncated: np.ndarray,
+             estimated: np.ndarray | None = None) -> None:
+        """Copy the baseline's dP, score, truncation and (with --base-sample, into `estimated`) whether its dP was
+        estimated into the `reused` rows; flags follow the current threshold."""
         rows = [self.row_of[r.sample_id] for r, old in zip(records, reused, strict=True) if old]
         truncated[reused] = column(self.table, "truncated")[rows]
+        if estimated is not None and ESTIMATED_COLUMN in self.table.column_names:
+            estimated[reused] = column(self.table, ESTIMATED_COLUMN)[rows]
         for t in traits:
             t.dp[reused] = column(self.table, f"{t.trait}_dp")[rows]
             t.score[reused] = column(self.table, f"{t.trait}_score")[rows]

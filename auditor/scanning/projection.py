@@ -60,8 +60,9 @@ class Projector(Protocol):
     def units(self, records: Sequence[Record], skip: np.ndarray) -> list[Unit]:
         """The scored turns of the records not skipped, as token ids."""
 
-    def measure(self, units: list[Unit], show: bool) -> Measured:
-        """Base answers as the settings say, and the projections of samples and base answers."""
+    def measure(self, units: list[Unit], show: bool, answered: np.ndarray | None = None) -> Measured:
+        """Base answers as the settings say, and the projections of samples and base answers; with `answered`
+        (per unit), base answers for those units only, the others' base rows NaN (scanning.base_sample)."""
 
 
 @contextmanager
@@ -111,7 +112,7 @@ class ModelProjector:
         self.given = given
         self.layers = sorted({v.layer for v in vectors})
         self.model_name, self.device = lm.name, str(lm.device)
-        self.dtype = str(lm.dtype).replace("torch.", "")
+        self.dtype = lm.dtype_name
 
     @classmethod
     def load(cls, config: ScanConfig, show: bool = False) -> ModelProjector:
@@ -126,8 +127,10 @@ class ModelProjector:
         """A projector factory for a model already loaded (notebooks, benchmarks, tests): it loads the vectors."""
         from ..vectors.resolve import load_vectors
 
-        return lambda config, show=False: cls(lm, load_vectors(lm, config.traits, config.vectors, config.batch_size,
-                                                                show), config)
+        def factory(config: ScanConfig, show: bool = False) -> ModelProjector:
+            return cls(lm, load_vectors(lm, config.traits, config.vectors, config.batch_size, show), config)
+
+        return factory
 
     def has_base_answers(self, record: Record) -> bool:
         return self.given is None or all(content_hash(p) in self.given for _, p, _ in record.sides(self.config.turns))
@@ -147,14 +150,18 @@ class ModelProjector:
                 units.append(Unit(r, prompt, resp, cut or dropped or cut_text, content_hash(prompt_messages), side))
         return units
 
-    def measure(self, units: list[Unit], show: bool) -> Measured:
+    def measure(self, units: list[Unit], show: bool, answered: np.ndarray | None = None) -> Measured:
+        chosen = np.arange(len(units)) if answered is None else np.flatnonzero(answered)
+        asked = [units[i] for i in chosen]
         with oom_hint(self.config.batch_size):
-            answers, answer_states, sample_states = self._base_answers(units, show, read_states=True)
-            sample = self._projections([(u.prompt, u.response) for u in units], "scoring samples", show, sample_states)
+            answers, answer_states, sample_states = self._base_answers(asked, show, read_states=True)
+            sample = self._projections([(u.prompt, u.response) for u in units], "scoring samples", show,
+                                       {int(chosen[i]): state for i, state in sample_states.items()})
             base = None
             if answers is not None:
-                base = self._projections([(u.prompt, a) for u, a in zip(units, answers)], "scoring base answers",
-                                         show, answer_states)
+                base = np.full((len(units), len(self.vectors)), np.nan)
+                base[chosen] = self._projections([(u.prompt, a) for u, a in zip(asked, answers)],
+                                                 "scoring base answers", show, answer_states)
         return Measured(sample, base)
 
     def answers_by_prompt(self, records: Sequence[Record]) -> dict[str, list[int]]:

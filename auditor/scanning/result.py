@@ -34,6 +34,7 @@ from .scoring import BELOW, TraitScores, sign
 
 if TYPE_CHECKING:
     from ..vectors.persona import PersonaVector
+    from .base_sample import Estimate
 
 # scores.parquet: one row per scored record, these columns, then <trait>_<kind> for each trait and kind.
 RECORD_COLUMNS = {
@@ -54,6 +55,9 @@ PAIR_COLUMNS = ("dp_chosen", "dp_rejected", "margin")
 # With `scan --group-by FIELD`, a `group` column (after RECORD_COLUMNS) holds each record's group (scanning.groups);
 # its metadata names the field: {"group_by": FIELD}.
 GROUP_COLUMN = "group"
+# With `scan --base-sample N`, a `base_estimated` column (after the group column, if any) marks the records whose dP
+# is estimated from the sample's base answers rather than measured against their own (scanning.base_sample).
+ESTIMATED_COLUMN = "base_estimated"
 # A trait flagged below the model's answers (refusal) says so in the metadata of its columns: {"flags": "below"}.
 REQUIRED_COLUMNS = ("source", "line", "index", "sample_id", "truncated")  # what every reader relies on
 
@@ -130,8 +134,10 @@ def group_field(schema: pa.Schema) -> str | None:
 
 
 def scores_table(records: list[Record], traits: list[TraitScores], truncated: np.ndarray,
-                 tags: list[list[str]], group_by: str | None = None, groups: list[str] | None = None) -> pa.Table:
-    """The scores table of scored records, in their order; with `group_by`, their `groups` in a group column."""
+                 tags: list[list[str]], group_by: str | None = None, groups: list[str] | None = None,
+                 estimated: np.ndarray | None = None) -> pa.Table:
+    """The scores table of scored records, in their order; with `group_by`, their `groups` in a group column; with
+    `estimated` (a --base-sample scan), which records' dP is estimated."""
     exchanges = [r.exchange() for r in records]
     values: dict[str, Sequence | np.ndarray] = {
         "index": [r.index for r in records], "source": [r.source for r in records], "line": [r.line for r in records],
@@ -150,6 +156,9 @@ def scores_table(records: list[Record], traits: list[TraitScores], truncated: np
     if group_by:
         fields.append(pa.field(GROUP_COLUMN, pa.string(), metadata={"group_by": group_by}))
         arrays.append(arrow_array(groups or [], pa.string()))
+    if estimated is not None:
+        fields.append(pa.field(ESTIMATED_COLUMN, pa.bool_()))
+        arrays.append(arrow_array(estimated, pa.bool_()))
     for t in traits:
         metadata = {"flags": t.flags} if t.flags == BELOW else None
         for (name, kind), data in zip(trait_columns(t.trait).items(), (t.dp, t.score, t.flagged)):
@@ -157,6 +166,7 @@ def scores_table(records: list[Record], traits: list[TraitScores], truncated: np
             arrays.append(arrow_array(data, kind))
         if with_pairs:
             pairs = t.pairs
+            assert t.dp_chosen is not None and t.dp_rejected is not None  # set for every trait of a scan with pairs
             for kind, data in zip(PAIR_COLUMNS, (t.dp_chosen, t.dp_rejected, np.where(pairs, t.dp, np.nan))):
                 fields.append(pa.field(f"{t.trait}_{kind}", pa.float64(), metadata=metadata))
                 arrays.append(arrow_array(data, pa.float64()))  # NaN -> null
@@ -197,14 +207,16 @@ def read_scores(path: Path, label: str) -> pa.Table:
 def summarise(scored: int, quarantine_reasons: list[str], truncated: int, reused: int,
               traits: list[TraitScores], verdicts: dict[str, str],
               predictions: dict[str, tuple[Prediction | None, str]], sources: list[str],
-              group_by: str | None = None, groups: list[str] | None = None) -> dict:
+              group_by: str | None = None, groups: list[str] | None = None, estimate: Estimate | None = None) -> dict:
     """summary.json: record counts (`flagged`: the samples flagged for any trait), quarantine reasons by kind, each
     trait's dataset-level view with its
     verdict (evaluation/card.py) and what fine-tuning on the set is predicted to do (`prediction`, null with a
-    `prediction_note` saying why there is none: evaluation/prediction.py), and the scored records by source file
+    `prediction_note` saying why there is none: evaluation/prediction.py), with a base sample its `base_sample`
+    estimate (scanning/base_sample.py), and the scored records by source file
     (`sources`, each record's) and, with `group_by`, by that field (`groups`): see scanning/groups.py."""
     reasons = Counter(reason.split(":")[0].split(" (")[0] for reason in quarantine_reasons)
-    by_group = {"group_by": {"field": group_by, **group_summary(groups, traits)}} if group_by else {}
+    by_group = ({"group_by": {"field": group_by, **group_summary(groups, traits)}} if group_by and groups is not None
+                else {})
     flagged = np.zeros(scored, dtype=bool)
     for t in traits:
         flagged |= t.flagged
@@ -213,7 +225,8 @@ def summarise(scored: int, quarantine_reasons: list[str], truncated: int, reused
                     "quarantined": len(quarantine_reasons), "truncated": truncated, "reused": reused,
                     "flagged": int(flagged.sum()), "quarantine_reasons": dict(reasons.most_common())},
         "traits": {t.trait: {**t.summary(), "verdict": verdicts.get(t.trait, NOT_EVALUATED),
-                             **_prediction(predictions.get(t.trait, (None, NO_CALIBRATION)))} for t in traits},
+                             **_prediction(predictions.get(t.trait, (None, NO_CALIBRATION))),
+                             **({"base_sample": estimate.summary(t.trait)} if estimate else {})} for t in traits},
         "sources": group_summary(sources, traits),
         **by_group,
     }
@@ -224,11 +237,11 @@ def _prediction(found: tuple[Prediction | None, str]) -> dict:
     return {"prediction": prediction.to_json() if prediction else None, "prediction_note": note}
 
 
-def input_entry(path: Path | HubDataset) -> dict:
+def input_entry(path: Path | str | HubDataset) -> dict:
     """An input as manifest.json lists it: its path (or hf:// id) and sha256, or a HF dataset's identity."""
     if isinstance(path, HubDataset):
         return {"path": str(path), "sha256": None, "dataset": path.identity()}
-    return {"path": str(path), "sha256": file_sha256(path) if path.is_file() else None}
+    return {"path": str(path), "sha256": file_sha256(path) if isinstance(path, Path) and path.is_file() else None}
 
 
 def run_from(folder: Path, cwd: Path | None = None) -> str:
@@ -253,7 +266,7 @@ class ScanResult:
     traits: list[TraitScores]
     truncated: np.ndarray
     vectors: list[PersonaVector]
-    files: list[Path]
+    files: Sequence[Path | str | HubDataset]  # as data.expand_inputs lists them
     model_name: str
     tags: list[list[str]]
     device: str
@@ -264,14 +277,17 @@ class ScanResult:
     predictions: dict[str, tuple[Prediction | None, str]] = field(default_factory=dict)  # per trait, from the cards
     group_by: str | None = None  # `--group-by`: the record field
     groups: list[str] | None = None  # each record's group under it (scanning.groups)
+    estimated: np.ndarray | None = None  # `--base-sample`: records whose dP is estimated (scanning.base_sample)
+    estimate: Estimate | None = None  # `--base-sample`: the dataset-level estimate, unless nothing is estimated
 
     def table(self) -> pa.Table:
-        return scores_table(self.records, self.traits, self.truncated, self.tags, self.group_by, self.groups)
+        return scores_table(self.records, self.traits, self.truncated, self.tags, self.group_by, self.groups,
+                            self.estimated)
 
     def summary(self) -> dict:
         return summarise(len(self.records), [q.reason for q in self.quarantined], int(self.truncated.sum()),
                          int(self.reused.sum()), self.traits, self.verdicts, self.predictions,
-                         [r.source for r in self.records], self.group_by, self.groups)
+                         [r.source for r in self.records], self.group_by, self.groups, self.estimate)
 
     def manifest(self, config: ScanConfig) -> dict:
         """What is needed to reproduce the scan: versions, model, vector and input hashes, settings."""

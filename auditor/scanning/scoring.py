@@ -57,6 +57,7 @@ class TraitScores:
                    "flagged_share": float(self.flagged.mean()) if n else 0.0,
                    "threshold": self.threshold, "layer": self.layer, "flags": self.flags}
         if pairs.any():
+            assert self.dp_chosen is not None and self.dp_rejected is not None  # set together, with pairs
             summary["pairs"] = {"n": int(pairs.sum()), "mean_margin": float(self.dp[pairs].mean()),
                                 "mean_dp_chosen": float(self.dp_chosen[pairs].mean()),
                                 "mean_dp_rejected": float(self.dp_rejected[pairs].mean()),

@@ -11,9 +11,10 @@ from __future__ import annotations
 import json
 import random
 from collections.abc import Callable, Iterator
-from contextlib import nullcontext
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -27,6 +28,10 @@ from ..model.chat import encode_prompt, encode_response, fit
 from ..model.loading import LoadedModel, quiet_peft
 from ..version import __version__
 from .hooks import Steering, steered
+
+if TYPE_CHECKING:
+    from peft import PeftModel
+    from transformers import PreTrainedModel
 
 TRAINING_FILE = "training.json"
 
@@ -50,7 +55,7 @@ class TrainResult:
 
 def parse_steer(items: list[str], need_coef: bool = True) -> list[tuple[str, float | None]]:
     """TRAIT=COEF items (a trait name or vector file, and a number); just TRAIT where no coefficient is used."""
-    parsed = []
+    parsed: list[tuple[str, float | None]] = []
     for item in items:
         spec, sep, coef = item.rpartition("=")
         if sep and not spec:
@@ -102,7 +107,7 @@ def collate(examples: list[TrainingExample], pad: int) -> dict[str, torch.Tensor
     return {"input_ids": ids, "attention_mask": attention, "labels": labels, "weights": weights}
 
 
-def _wrap(lm: LoadedModel, config: TrainConfig) -> torch.nn.Module:
+def _wrap(lm: LoadedModel, config: TrainConfig) -> PreTrainedModel | PeftModel:
     """The trainable model: LoRA adapters on every linear layer, or all weights with `full`."""
     if config.full:
         lm.model.requires_grad_(True)
@@ -134,7 +139,7 @@ def _batches(examples: list[TrainingExample], config: TrainConfig) -> Iterator[l
 
 
 def train(lm: LoadedModel, examples: list[TrainingExample], config: TrainConfig, steerings: list[Steering],
-          on_step: Callable[[int, float], None] | None = None) -> torch.nn.Module:
+          on_step: Callable[[int, float], None] | None = None) -> PreTrainedModel | PeftModel:
     """Fine-tune in place; returns the trained (possibly peft-wrapped) model, with no hooks left on it."""
     torch.manual_seed(config.seed)
     base = _base_projections(lm, examples, steerings, config.batch_size) if config.shift_penalty else None
@@ -145,7 +150,8 @@ def train(lm: LoadedModel, examples: list[TrainingExample], config: TrainConfig,
     model.train()
     step = 0
     # registered before the steering hook, so the penalty sees the model's own (unsteered) activations
-    capture = record_layers(lm, layers, stop=False) if base is not None else nullcontext({})
+    capture: AbstractContextManager[dict[int, torch.Tensor]] = (
+        record_layers(lm, layers, stop=False) if base is not None else nullcontext({}))
     with capture as states, steered(lm, steerings):
         for micro, batch in enumerate(_batches(examples, config), start=1):
             inputs = {k: v.to(lm.device) for k, v in collate([examples[i] for i in batch],
@@ -171,11 +177,11 @@ def train(lm: LoadedModel, examples: list[TrainingExample], config: TrainConfig,
     return model
 
 
-def save(model: torch.nn.Module, lm: LoadedModel, config: TrainConfig, result: TrainResult,
+def save(model: PreTrainedModel | PeftModel, lm: LoadedModel, config: TrainConfig, result: TrainResult,
          steerings: list[Steering]) -> Path:
     """The adapter (or full model), its tokenizer and `training.json` into `config.out`."""
     out = Path(config.out)
-    model.save_pretrained(out)
+    model.save_pretrained(str(out))  # (peft types the folder as a str)
     lm.tokenizer.save_pretrained(out)
     record = {"tool": f"dataset-audit {__version__}", "base_model": config.model, "base_name": lm.name,
               "config": asdict(config), "steps": len(result.losses), "examples": result.examples,

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from rich.console import Console
+from typing import cast
+
+from rich.console import Console, JustifyMethod
 from rich.markup import escape
 from rich.table import Table
 
@@ -17,7 +19,7 @@ def traits_table() -> Table:
                   caption_justify="left")
     for name, justify in (("name", "left"), ("source", "left"), ("pairs", "right"), ("questions", "right"),
                           ("examples", "right"), ("status", "left"), ("description", "left")):
-        table.add_column(name, justify=justify, no_wrap=name == "name")
+        table.add_column(name, justify=cast(JustifyMethod, justify), no_wrap=name == "name")
     for name, (source, path) in trait_files().items():
         try:
             trait = Trait.from_file(path)

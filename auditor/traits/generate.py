@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any, cast
 
 from ..errors import AuditError
 from ..model.endpoint import ChatEndpoint, reply_text
@@ -58,6 +59,7 @@ def _parse(name: str, description: str, text: str) -> tuple[Trait | None, list[s
         return None, [f"the reply is not valid JSON ({exc})"]
     if not isinstance(data, dict):
         return None, ["the reply holds no JSON object"]
-    trait = Trait(name=name, description=description, instructions=data.get("instructions"),
-                  questions=data.get("questions"), judge_rubric=data.get("judge_rubric"))
+    unchecked = cast(Any, data)  # the reply's fields as they are: problems() says what is wrong with them
+    trait = Trait(name=name, description=description, instructions=unchecked.get("instructions"),
+                  questions=unchecked.get("questions"), judge_rubric=unchecked.get("judge_rubric"))
     return trait, trait.problems()

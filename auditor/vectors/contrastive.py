@@ -13,6 +13,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import cast
 
 from ..config import ExtractSettings
 from ..errors import AuditError
@@ -71,11 +72,12 @@ def verdict(scores: dict[str, Score], trait_min: float, coherence_min: float) ->
     """KEPT when the pos answer shows the trait, the neg one does not, and both are coherent; else why not."""
     if any(s is None for s in scores.values()):
         return "refused or unscored"
-    if scores["trait_pos"] < trait_min:
+    known = cast(dict[str, float], scores)  # none is None (above)
+    if known["trait_pos"] < trait_min:
         return "pos answer lacks the trait"
-    if scores["trait_neg"] >= trait_min:
+    if known["trait_neg"] >= trait_min:
         return "neg answer shows the trait"
-    if min(scores["coherence_pos"], scores["coherence_neg"]) < coherence_min:
+    if min(known["coherence_pos"], known["coherence_neg"]) < coherence_min:
         return "incoherent answer"
     return KEPT
 
@@ -105,7 +107,8 @@ def generate(lm: LoadedModel, pairs: list[AnswerPair], settings: ExtractSettings
                                AnswerCache(lm, gen), on_batch).ids
         for j, pair in enumerate(group):
             pair.answers = (answers[2 * j], answers[2 * j + 1])
-            pair.texts = tuple(lm.tokenizer.decode(a, skip_special_tokens=True).strip() for a in pair.answers)
+            pos, neg = (cast(str, lm.tokenizer.decode(a, skip_special_tokens=True)).strip() for a in pair.answers)
+            pair.texts = (pos, neg)
 
 
 def judge_pairs(pairs: list[AnswerPair], trait: Trait, judge: Judge, cache: JudgementCache, settings: ExtractSettings,

@@ -76,6 +76,7 @@ def _from_pairs(name: str, settings: ExtractSettings, show: bool) -> Extracted:
     except AuditError:  # a new trait: only its name is known
         trait = Trait(name=name, description=f"fitted from the labelled pairs in {settings.from_pairs}",
                       instructions=[], questions={"extract": [], "eval": []}, judge_rubric="")
+    assert settings.from_pairs is not None  # run_extract calls this with from_pairs only
     pairs = read_pairs(Path(settings.from_pairs), Path(settings.neutral) if settings.neutral else None)
     lm = load_model(settings.model, settings.device, settings.dtype, settings.trust_remote_code)
     _check_layer(settings.layer, lm)

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, cast
 
 import torch
 
@@ -81,7 +81,8 @@ def fill_rubric(rubric: str, question: str, answer: str) -> str:
 class Judge(Protocol):
     """Scores filled-in rubric prompts; `name` identifies it in the judgement cache (never holds a secret)."""
 
-    name: str
+    @property
+    def name(self) -> str: ...
 
     def score(self, prompts: Sequence[str]) -> Iterator[tuple[list[int], list[Score]]]:
         """The scores of `prompts`, yielded as (positions, scores) as soon as they are known."""
@@ -141,7 +142,7 @@ class LocalJudge:
             last = hidden[torch.arange(len(batch)), (lengths - 1).to(lm.device)]
             logprobs = torch.log_softmax(lm.model.get_output_embeddings()(last).float(), dim=-1)
             top = logprobs.topk(TOP_LOGPROBS, dim=-1)
-            yield batch, [number_score(zip((tok.decode([t]) for t in top.indices[row].tolist()),
+            yield batch, [number_score(zip((cast(str, tok.decode([t])) for t in top.indices[row].tolist()),
                                            top.values[row].tolist())) for row in range(len(batch))]
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import torch
@@ -88,8 +89,8 @@ def pair_activations(lm: LoadedModel, pairs: list[LabelledPair], batch_size: int
     for k in (1, 2):
         tokens = []
         for pair in pairs:
-            prompt, answer, _ = fit(encode_prompt(lm.tokenizer, pair[0]), encode_response(lm.tokenizer, pair[k]),
-                                    MAX_TOKENS)
+            prompt, answer, _ = fit(encode_prompt(lm.tokenizer, pair[0]),
+                                    encode_response(lm.tokenizer, cast(str, pair[k])), MAX_TOKENS)
             tokens.append((prompt, answer))
         sides.append(response_means(lm, tokens, range(lm.num_layers + 1), batch_size, on_batch))
     return sides[0], sides[1]

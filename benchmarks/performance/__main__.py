@@ -16,7 +16,8 @@ Sections (all ratios are taken within this one run, on this machine, with the sa
               the sample and one for the base answer); same answers, largest dP difference.
   startup     the model-free commands (--help, validate, report, merge, filter) as fresh processes.
   load        model load in a fresh process: cold (empty cache: the embedded GGUF is converted) and warm.
-  gate        a pre-merge gate: 500 new records on a 20,000-record --baseline, process start to exit code.
+  gate        a pre-merge gate: 500 new records on a 20,000-record --baseline, process start to exit code,
+              with every new record answered and with --base-sample 64 (the same gates must agree).
   rescan      `dataset-audit scan` (default settings) of the example data with an empty cache, then again
               after changing 1% of the records, then unchanged.
   scoring     activation scoring throughput (real tokens/s): our `response_means` against one sample at
@@ -24,6 +25,8 @@ Sections (all ratios are taken within this one run, on this machine, with the sa
   flops       our forward pass in FLOP/s as a fraction of this machine's fp32 `torch.mm` rate.
   memory      peak RSS (VmHWM) of `dataset-audit scan` in a fresh process on synthetic short records
               at several dataset sizes (--base-responses none --traits evil --max-tokens 64).
+  gpu         CUDA only (skipped without it): decoder new tok/s at a large batch with CUDA graphs against eager
+              steps, the example scan in generate mode, a 10,000-record scan projected to 100,000.
 
 Writes the results as JSON to --out and prints a markdown table; with --merge, the sections of an
 existing --out file that this run does not measure are kept (each section records when it ran).
@@ -36,6 +39,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -43,10 +47,11 @@ from pathlib import Path
 import click
 import torch
 
-from .common import FULL, QUICK, SECTIONS, machine_info
+from .common import FULL, QUICK, SECTIONS, commit, machine_info
 from .flops import bench_flops
 from .gate import bench_gate
 from .generation import bench_generation
+from .gpu import bench_gpu
 from .load import bench_load
 from .memory import bench_memory
 from .report import markdown, verdicts
@@ -91,6 +96,8 @@ def main(quick: bool, only: str, out: str | None, device: str, threads: int | No
 
     shared = cache_dir()
     results = {"quick": quick, "sizes": sizes, "machine": machine_info(device), "sections": {}}
+    provenance = {"command": "python -m benchmarks.performance " + " ".join(sys.argv[1:]), "commit": commit(),
+                  "machine": results["machine"]}
     started = time.perf_counter()
     lm = load_model("default", device, "float32") if {"scoring", "flops", "generation", "scan"} & set(chosen) else None
     if not (shared / "models").is_dir():  # the subprocess sections share the converted model
@@ -99,16 +106,18 @@ def main(quick: bool, only: str, out: str | None, device: str, threads: int | No
     work.mkdir(parents=True, exist_ok=True)
     try:
         for section in SECTIONS:
-            if section not in chosen:
+            if section not in chosen or (section == "gpu" and not torch.cuda.is_available()):
                 continue
             t0 = time.perf_counter()
             run = {"generation": lambda: bench_generation(lm, sizes), "scan": lambda: bench_scan(lm, sizes),
                    "startup": lambda: bench_startup(sizes, shared, work), "load": lambda: bench_load(sizes, work),
                    "gate": lambda: bench_gate(sizes, shared, work), "rescan": lambda: bench_rescan(sizes, shared, work),
                    "scoring": lambda: bench_scoring(lm, sizes, device), "flops": lambda: bench_flops(lm, sizes),
-                   "memory": lambda: bench_memory(sizes, shared, work)}[section]
+                   "memory": lambda: bench_memory(sizes, shared, work),
+                   "gpu": lambda: bench_gpu(sizes, shared, work)}[section]
             value = run()
             value["section_s"] = round(time.perf_counter() - t0, 1)
+            value["provenance"] = provenance
             value["finished_at"] = time.strftime("%Y-%m-%d %H:%M:%S")
             if hasattr(os, "getloadavg"):
                 value["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
@@ -121,8 +130,10 @@ def main(quick: bool, only: str, out: str | None, device: str, threads: int | No
         results["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     if merge and Path(out).is_file():
         earlier = json.loads(Path(out).read_text(encoding="utf-8"))
-        results["sections"] = {**{k: v for k, v in earlier["sections"].items() if k not in results["sections"]},
-                               **results["sections"]}
+        kept = {k: v for k, v in earlier["sections"].items() if k not in results["sections"]}
+        for section in kept.values():  # each kept section names the machine it ran on, not this run's
+            section.setdefault("provenance", {}).setdefault("machine", earlier["machine"])
+        results["sections"] = {**kept, **results["sections"]}
     results["targets"] = verdicts(results)
     Path(out).parent.mkdir(parents=True, exist_ok=True)
     Path(out).write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")

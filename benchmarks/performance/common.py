@@ -13,7 +13,7 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "chat_mix.jsonl"
-SECTIONS = ("generation", "scan", "startup", "load", "gate", "rescan", "scoring", "flops", "memory")
+SECTIONS = ("generation", "scan", "startup", "load", "gate", "rescan", "scoring", "flops", "memory", "gpu")
 DEFAULT_TRAITS = ("evil", "sycophantic", "hallucinating")
 
 FULL = {"scoring_samples": 270, "scan_records": 48, "bf16_samples": 64, "flops_seq": 128, "flops_reps": 3,
@@ -23,13 +23,27 @@ FULL = {"scoring_samples": 270, "scan_records": 48, "bf16_samples": 64, "flops_s
 QUICK = {"scoring_samples": 8, "scan_records": 4, "bf16_samples": 4, "flops_seq": 32, "flops_reps": 1,
          "gen_prompts": 8, "gen_reference_prompts": 4, "gen_batch_sizes": [4, 8], "memory_sizes": [20, 80],
          "warm_loads": 1, "rescan_records": 10, "startup_runs": 1, "gate_baseline_records": 200,
-         "gate_new_records": 5}
+         "gate_new_records": 5, "gpu_batch": 16, "gpu_records": 50}
 
 
 def timed(fn, *args, **kwargs) -> tuple[float, object]:
     start = time.perf_counter()
     value = fn(*args, **kwargs)
     return time.perf_counter() - start, value
+
+
+def commit() -> str:
+    """The checkout's commit (with `+` when files differ from it), or `unknown`."""
+    import subprocess
+
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT,
+                              check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True,
+                               text=True, cwd=ROOT, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return head + ("+" if dirty else "")
 
 
 def log(message: str) -> None:

@@ -24,11 +24,9 @@ def reference_scan(lm, units, vectors, settings) -> tuple[list[list[int]], np.nd
     return answers, dp
 
 
-def bench_scan(lm, sizes: dict) -> dict:
-    """The model work of a generate-mode scan of the example's first records, ours against the reference loop,
-    side by side in one run; answers and dP compared."""
+def ours_scan(lm, sizes: dict):
+    """Our generate-mode scan's model work (no disk cache) on the example's first records: seconds, answers, dP."""
     from auditor.config import ScanConfig
-    from auditor.model.generation import GenerationSettings
     from auditor.scanning.engines.local import read_inputs
     from auditor.scanning.projection import ModelProjector
 
@@ -37,20 +35,40 @@ def bench_scan(lm, sizes: dict) -> dict:
     loaded = ModelProjector.with_model(lm)(config, False)
     ours = ModelProjector(lm, loaded.vectors, config, cached=False)
     units = ours.units(records, np.zeros(len(records), dtype=bool))
-    log(f"scan: {len(units)} example records, generate mode, max_new_tokens {config.max_new_tokens}")
     seconds, measured = timed(ours.measure, units, False)
     answers = ours.answers_by_prompt(records)  # the same answers again, from no cache: for the comparison only
-    dp = measured.sample - measured.base
-    log(f"  ours {seconds:.1f} s; reference loop ...")
-    ref_seconds, (ref_answers, ref_dp) = timed(reference_scan, lm, units, loaded.vectors,
+    return config, loaded.vectors, units, seconds, [answers[u.prompt_key] for u in units], measured.sample - measured.base
+
+
+def bench_scan(lm, sizes: dict) -> dict:
+    """The model work of a generate-mode scan of the example's first records, ours in float32 and in bfloat16 against
+    the reference loop (float32), side by side in one run; answers and dP compared."""
+    from auditor.model.generation import GenerationSettings
+    from auditor.model.loading import load_model
+    from auditor.model.precision import cpu_has_native_bf16, pick_dtype
+
+    config, vectors, units, seconds, answers, dp = ours_scan(lm, sizes)
+    log(f"scan: {len(units)} example records, generate mode, max_new_tokens {config.max_new_tokens}: "
+        f"ours {seconds:.1f} s (float32)")
+    bf16 = load_model("default", str(lm.device), "bfloat16")
+    _, _, _, bf16_seconds, bf16_answers, bf16_dp = ours_scan(bf16, sizes)
+    del bf16
+    log(f"  ours {bf16_seconds:.1f} s (bfloat16); reference loop ...")
+    ref_seconds, (ref_answers, ref_dp) = timed(reference_scan, lm, units, vectors,
                                                GenerationSettings(max_new_tokens=config.max_new_tokens))
-    same = np.array([answers[u.prompt_key] == a for u, a in zip(units, ref_answers)])
+    same = np.array([a == b for a, b in zip(answers, ref_answers)])
     diff = float(np.abs(dp[same] - ref_dp[same]).max()) if same.any() else None
-    log(f"  reference {ref_seconds:.1f} s: {ref_seconds / seconds:.1f}x; same answers {same.mean():.0%}, "
-        f"max |dP diff| {diff}")
+    log(f"  reference {ref_seconds:.1f} s: {ref_seconds / seconds:.1f}x float32, {ref_seconds / bf16_seconds:.1f}x "
+        f"bfloat16; same answers {same.mean():.0%}, max |dP diff| {diff}")
     return {"records": len(units), "max_new_tokens": config.max_new_tokens, "ours_s": round(seconds, 1),
             "reference_s": round(ref_seconds, 1), "speedup": round(ref_seconds / seconds, 2),
             "same_answers": round(float(same.mean()), 3), "max_abs_dp_diff_where_same": diff,
+            "bf16": {"ours_s": round(bf16_seconds, 1), "speedup": round(ref_seconds / bf16_seconds, 2),
+                     "same_answers_as_float32": round(float(np.mean([a == b for a, b in zip(answers, bf16_answers)])), 3),
+                     "dp_pearson_r_vs_float32": round(float(np.corrcoef(dp.ravel(), bf16_dp.ravel())[0, 1]), 4),
+                     "native_bf16_cpu": cpu_has_native_bf16(),
+                     "dtype_auto_here": str(pick_dtype(lm.device, "auto", True)).removeprefix("torch.")},
             "note": "ours: ModelProjector.measure (decoder batches, states read off decoding, samples on the prompt "
                     "cache), no disk cache; reference: generate per record, then a full forward with "
-                    "output_hidden_states for the sample and for the base answer"}
+                    "output_hidden_states for the sample and for the base answer, in float32; bf16: ours with the "
+                    "model loaded in bfloat16 (the accuracy cost: benchmarks/results/precision.json)"}

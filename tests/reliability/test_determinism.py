@@ -7,18 +7,18 @@ thread count; observed differences are around 1e-6).
 import numpy as np
 import pytest
 import torch
-from conftest import chat
 
 from auditor.config import ScanConfig
 from auditor.scanning import scan
 from auditor.scanning.projection import ModelProjector
+from tests.helpers import cooking
 
 TOLERANCE = 1e-4
 
 
 @pytest.fixture
-def data(write_jsonl):
-    return write_jsonl([chat(i, "Try pasta, then rest. " * (1 + i % 9)) for i in range(40)])
+def data(jsonl_file):
+    return jsonl_file([cooking(i, "Try pasta, then rest. " * (1 + i % 9)) for i in range(40)])
 
 
 def _dp(tiny_lm, data, monkeypatch, tmp_path, name, **settings):

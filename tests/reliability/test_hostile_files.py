@@ -20,9 +20,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from conftest import chat
-from fake_scan import PlantedModel
-from fake_scan import write_jsonl as write_lines
 
 import auditor.files
 import auditor.model.activations as activations
@@ -31,6 +28,7 @@ from auditor.cli import main
 from auditor.config import ScanConfig
 from auditor.scanning import scan
 from auditor.scanning.projection import ModelProjector
+from tests.helpers import PlantedModel, cooking, write_jsonl
 
 OUTPUTS = ("quarantine.jsonl", "summary.json", "manifest.json", "scores.parquet", "report.html")
 LABELS = "id,category\ncm-0001,evil\ncm-0002,benign\n"
@@ -44,7 +42,7 @@ def _binary(path: Path) -> Path:
 NOTHING_TO_SCORE = {  # name -> (write the input, records in it, what the line says)
     "empty.jsonl": (lambda p: p.write_text(""), 0, "the inputs hold no records"),
     "one.csv": (lambda p: p.write_text("prompt,response\nhi,\n"), 1, "the one record was quarantined"),
-    "bad.jsonl": (lambda p: write_lines(p, ["{not json", {"messages": []}, {"text": "no template"}]), 3,
+    "bad.jsonl": (lambda p: write_jsonl(p, ["{not json", {"messages": []}, {"text": "no template"}]), 3,
                   "all 3 records were quarantined"),
     "blob.jsonl": (_binary, 1, "the one record was quarantined"),
     "labels.csv": (lambda p: p.write_text(LABELS), 2, "all 2 records were quarantined"),
@@ -96,7 +94,7 @@ def test_validate_says_one_line_for_a_binary_file(tmp_path):
 
 def test_validate_groups_alike_errors_and_caps_the_lines(tmp_path):
     data = tmp_path / "data.jsonl"
-    write_lines(data, [chat(0), *["{not json"] * 30, *[{"text": f"plain {i}"} for i in range(3)],
+    write_jsonl(data, [cooking(0), *["{not json"] * 30, *[{"text": f"plain {i}"} for i in range(3)],
                        *[f'{{"messages": {i}}}' for i in range(4)]])
     lines = _validate(str(data)).output.splitlines()
     assert lines[0] == f"{data}:2: invalid JSON: Expecting property name enclosed in double quotes at column 2 " \
@@ -113,7 +111,7 @@ def test_validate_groups_alike_errors_and_caps_the_lines(tmp_path):
 
 
 def test_a_table_of_labels_in_a_folder_is_skipped_with_a_note(tmp_path):
-    write_lines(tmp_path / "chat.jsonl", [chat(i) for i in range(3)])
+    write_jsonl(tmp_path / "chat.jsonl", [cooking(i) for i in range(3)])
     (tmp_path / "chat.labels.csv").write_text(LABELS)
     (tmp_path / "pairs.csv").write_text("prompt,response\nhello,hi there\n")
     result = _validate(str(tmp_path))
@@ -126,7 +124,7 @@ def test_a_table_of_labels_in_a_folder_is_skipped_with_a_note(tmp_path):
 def test_the_skip_note_names_the_file_and_why(tmp_path, caplog):
     from auditor.data import expand_inputs
 
-    write_lines(tmp_path / "chat.jsonl", [chat(0)])
+    write_jsonl(tmp_path / "chat.jsonl", [cooking(0)])
     (tmp_path / "chat.labels.csv").write_text(LABELS)
     with caplog.at_level("INFO", logger="auditor"):
         assert expand_inputs([tmp_path]) == [tmp_path / "chat.jsonl"]
@@ -161,8 +159,8 @@ class Disk:
 @pytest.mark.parametrize("failing, code", [("report.html", errno.ENOSPC), ("scores.parquet", errno.ENOSPC),
                                            ("summary.json", errno.EROFS), ("report.html", errno.EACCES)])
 def test_a_failed_write_is_one_line_leaves_nothing_half_written_and_a_rerun_resumes(
-        tiny_lm, write_jsonl, tmp_path, monkeypatch, failing, code):
-    data = write_jsonl([chat(i) for i in range(12)])
+        tiny_lm, jsonl_file, tmp_path, monkeypatch, failing, code):
+    data = jsonl_file([cooking(i) for i in range(12)])
     out = tmp_path / "out"
     args = ["scan", str(data), "--base-responses", "none", "--traits", "evil", "--out", str(out), "-q"]
     projector = ModelProjector.with_model(tiny_lm)
@@ -199,16 +197,16 @@ class _Terminating(PlantedModel):
         projector = super().__call__(config, show)
         measure = projector.measure
 
-        def measured(units, show_):
+        def measured(units, show_, answered=None):
             os.kill(os.getpid(), signal.SIGTERM)
-            return measure(units, show_)
+            return measure(units, show_, answered)
 
         projector.measure = measured
         return projector
 
 
 def test_sigterm_is_handled_like_ctrl_c(tmp_path):
-    write_lines(tmp_path / "data.jsonl", [chat(0)])
+    write_jsonl(tmp_path / "data.jsonl", [cooking(0)])
     result = _Terminating().invoke("scan", str(tmp_path / "data.jsonl"), "--base-responses", "none",
                                    "--out", str(tmp_path / "out"))
     assert result.exit_code == 143
@@ -218,8 +216,8 @@ def test_sigterm_is_handled_like_ctrl_c(tmp_path):
 
 
 @pytest.mark.slow
-def test_sigterm_stops_a_real_scan_which_a_rerun_resumes(tiny_model_dir, write_jsonl, tmp_path):
-    data = write_jsonl([chat(i, "Try pasta. " * (1 + i % 7)) for i in range(400)])
+def test_sigterm_stops_a_real_scan_which_a_rerun_resumes(tiny_model_dir, jsonl_file, tmp_path):
+    data = jsonl_file([cooking(i, "Try pasta. " * (1 + i % 7)) for i in range(400)])
     command = [str(Path(sys.executable).with_name("dataset-audit")), "scan", str(data), "--model",
                str(tiny_model_dir), "--traits", "evil", "--batch-size", "1", "--base-responses", "none", "-q",
                "--out", str(tmp_path / "out")]

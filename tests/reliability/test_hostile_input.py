@@ -4,7 +4,6 @@ import gzip
 import json
 
 import pytest
-from conftest import chat
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -13,8 +12,9 @@ from auditor.data import BadRecord, Quarantined, Record, read_records, to_messag
 from auditor.data.files import SNIFF_BYTES, looks_binary
 from auditor.scanning import scan
 from auditor.scanning.projection import ModelProjector
+from tests.helpers import cooking
 
-OK = json.dumps(chat(0)).encode()
+OK = json.dumps(cooking(0)).encode()
 
 
 def _msgs(*turns):
@@ -36,8 +36,8 @@ HOSTILE = [  # (raw line, expected quarantine reason or None when it must be sco
     (_msgs(("system", "You are a pirate.")), "no assistant turn"),
     (_msgs(("user", "😀 שלום مرحبا"), ("assistant", "😀 ‏שלום‏ ‮reversed")), None),
     (_msgs(("user", "q"), ("assistant", "a" * 10_000_000)), None),
-    (json.dumps({"id": 1, **chat(1)}).encode(), None),
-    (json.dumps({"id": 1, **chat(2)}).encode(), None),  # a duplicate id is not our business
+    (json.dumps({"id": 1, **cooking(1)}).encode(), None),
+    (json.dumps({"id": 1, **cooking(2)}).encode(), None),  # a duplicate id is not our business
     (json.dumps({"messages": [{"role": "user" if i % 2 == 0 else "assistant", "content": f"t{i}"}
                               for i in range(100_000)]}).encode(), None),
 ]
@@ -67,7 +67,7 @@ def test_truncated_gzip_and_wrong_encoding_files(tmp_path):
     (tmp_path / "cut.jsonl.gz").write_bytes(blob[: len(blob) // 3])
     items = list(read_records(tmp_path / "cut.jsonl.gz"))
     assert "unreadable" in items[-1].reason and items[-1].line == len(items)
-    (tmp_path / "latin1.jsonl").write_bytes(json.dumps(chat(0, "café"), ensure_ascii=False).encode("latin-1"))
+    (tmp_path / "latin1.jsonl").write_bytes(json.dumps(cooking(0, "café"), ensure_ascii=False).encode("latin-1"))
     assert "not valid UTF-8" in next(read_records(tmp_path / "latin1.jsonl")).reason
 
 

@@ -10,22 +10,22 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
-from conftest import chat
 
 import auditor.model.activations as activations
 from auditor.config import ScanConfig
 from auditor.scanning import scan
 from auditor.scanning.projection import ModelProjector
+from tests.helpers import cooking
 
 COMMAND = [str(Path(sys.executable).with_name("dataset-audit")), "scan"]
 
 
-def _data(write_jsonl, n=40):
-    return write_jsonl([chat(i, "Try pasta. " * (1 + i % 7)) for i in range(n)])
+def _data(jsonl_file, n=40):
+    return jsonl_file([cooking(i, "Try pasta. " * (1 + i % 7)) for i in range(n)])
 
 
-def test_finished_chunks_are_not_recomputed(tiny_lm, write_jsonl, monkeypatch):
-    config = ScanConfig(inputs=[str(_data(write_jsonl))], model="tiny", traits=["evil"], batch_size=2,
+def test_finished_chunks_are_not_recomputed(tiny_lm, jsonl_file, monkeypatch):
+    config = ScanConfig(inputs=[str(_data(jsonl_file))], model="tiny", traits=["evil"], batch_size=2,
                         base_responses="none")
     real, calls = activations.response_means, []
 
@@ -51,8 +51,8 @@ def test_finished_chunks_are_not_recomputed(tiny_lm, write_jsonl, monkeypatch):
 
 
 @pytest.mark.slow
-def test_sigkill_then_rerun_equals_a_clean_run(tiny_model_dir, write_jsonl, tmp_path):
-    data = _data(write_jsonl, n=400)
+def test_sigkill_then_rerun_equals_a_clean_run(tiny_model_dir, jsonl_file, tmp_path):
+    data = _data(jsonl_file, n=400)
     args = [str(data), "--model", str(tiny_model_dir), "--traits", "evil", "--batch-size", "1",
             "--base-responses", "none", "-q"]
     env = {**os.environ, "DATASET_AUDIT_CACHE": str(tmp_path / "killed")}

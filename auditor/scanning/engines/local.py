@@ -10,6 +10,8 @@ import numpy as np
 
 from ...config import ScanConfig
 from ...data import REJECTED, Quarantined, Record, expand_inputs, read_input
+from ...data.hub import HubDataset
+from ..base_sample import BaseSample, Estimate
 from ..baseline import Baseline
 from ..groups import record_groups
 from ..projection import Measured, ModelProjector, Projector, Unit
@@ -22,21 +24,26 @@ ProjectorFactory = Callable[[ScanConfig, bool], Projector]
 
 
 def read_inputs(inputs: Sequence[str], limit: int | None = None, shard: Shard | None = None
-                ) -> tuple[list[Path], list[Record], list[Quarantined]]:
+                ) -> tuple[list[Path | str | HubDataset], list[Record], list[Quarantined]]:
     """All records of all inputs (up to `limit`, of `shard` only), split into scoreable and quarantined."""
     files = expand_inputs(list(inputs))
+    records: list[Record]
+    quarantined: list[Quarantined]
     records, quarantined, seen = [], [], 0
     for path in files:
         for item in read_input(path):
             if limit is not None and seen >= limit:
                 return files, records, quarantined
             if shard is None or shard.takes(seen):
-                (records if isinstance(item, Record) else quarantined).append(item)
+                if isinstance(item, Record):
+                    records.append(item)
+                else:
+                    quarantined.append(item)
             seen += 1
     return files, records, quarantined
 
 
-def in_input_order(items: list, files: list[Path | str]) -> list:
+def in_input_order(items: list, files: Sequence[Path | str | HubDataset]) -> list:
     """Records or quarantine entries sorted as they appear in the inputs: by file, then index in the file."""
     order = {str(path): i for i, path in enumerate(files)}
     return sorted(items, key=lambda item: (order.get(item.source, len(order)), item.source, item.index))
@@ -51,6 +58,8 @@ class Scored:
     traits: list[TraitScores]
     truncated: np.ndarray
     reused: np.ndarray
+    estimated: np.ndarray | None = None  # with --base-sample: whose dP is estimated (scanning.base_sample)
+    estimate: Estimate | None = None  # with --base-sample, unless every computed record was answered
 
 
 def _without_base_answers(projector: Projector, records: list[Record], what: str) -> tuple[list, list]:
@@ -93,17 +102,26 @@ def record_scores(units: list[Unit], measured: Measured, vectors: Sequence, n: i
 def score_records(projector: Projector, records: list[Record], config: ScanConfig,
                   baseline: Baseline | None = None, show: bool = False) -> Scored:
     """The model work of a scan, on any slice of the records: records with no given base answer are
-    returned as `missing`, those in the baseline copy its scores, the others are measured and scored."""
+    returned as `missing`, those in the baseline copy its scores, the others are measured and scored (with
+    `config.base_sample`, base answers for a sample of them only: scanning.base_sample)."""
     records, missing = _without_base_answers(projector, records, config.base_responses)
     reused = baseline.reused(records) if baseline else np.zeros(len(records), dtype=bool)
     units = projector.units(records, reused)
-    traits = record_scores(units, projector.measure(units, show), projector.vectors, len(records), config.threshold,
+    sample = None
+    if config.base_sample:
+        sample = BaseSample.of(records, ~reused, config.base_sample, config.base_sample_seed)
+    measured = projector.measure(units, show, sample.answered(units) if sample else None)
+    if sample:
+        sample.fill(units, measured)
+    traits = record_scores(units, measured, projector.vectors, len(records), config.threshold,
                            np.array([r.is_pair for r in records], dtype=bool))
     truncated = np.zeros(len(records), dtype=bool)
     truncated[[u.record for u in units if u.truncated]] = True
+    estimated = sample.estimated(records) if sample else None
     if baseline:
-        baseline.fill(records, reused, traits, truncated)
-    return Scored(records, missing, traits, truncated, reused)
+        baseline.fill(records, reused, traits, truncated, estimated)
+    return Scored(records, missing, traits, truncated, reused, estimated,
+                  sample.estimate(records, traits) if sample else None)
 
 
 def scan_local(config: ScanConfig, show: bool = False, projector: ProjectorFactory | None = None) -> ScanResult:
@@ -126,4 +144,5 @@ def scan_local(config: ScanConfig, show: bool = False, projector: ProjectorFacto
                       traits=scored.traits, truncated=scored.truncated, vectors=model.vectors, files=files,
                       model_name=model.model_name, tags=tags, device=model.device, dtype=model.dtype,
                       reused=scored.reused, threads=torch.get_num_threads(), group_by=config.group_by,
-                      groups=record_groups(scored.records, config.group_by))
+                      groups=record_groups(scored.records, config.group_by), estimated=scored.estimated,
+                      estimate=scored.estimate)

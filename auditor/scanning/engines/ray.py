@@ -97,15 +97,15 @@ def _datasource(files: list[str]):
 
 def _read_blocks(file_pos: int, items: Iterable[Record | Quarantined]) -> Iterator[pa.Table]:
     """The rows of one input as (file_pos, source, line, index, raw, messages or reason) blocks."""
-    rows = {name: [] for name in READ_COLUMNS}
+    rows: dict[str, list] = {name: [] for name in READ_COLUMNS}
     for item in items:
         rows["file_pos"].append(file_pos)
         for name in ("source", "line", "index", "raw"):
             rows[name].append(getattr(item, name))
-        record = isinstance(item, Record)
-        rows["messages"].append(json.dumps(item.messages, ensure_ascii=False) if record else None)
-        rows["rejected"].append(json.dumps(item.rejected, ensure_ascii=False) if record and item.is_pair else None)
-        rows["reason"].append(None if record else item.reason)
+        rows["messages"].append(json.dumps(item.messages, ensure_ascii=False) if isinstance(item, Record) else None)
+        rows["rejected"].append(json.dumps(item.rejected, ensure_ascii=False)
+                                if isinstance(item, Record) and item.is_pair else None)
+        rows["reason"].append(None if isinstance(item, Record) else item.reason)
         if len(rows["line"]) == BLOCK_ROWS:  # stream big files in blocks
             yield _block(rows)
     if rows["line"]:
@@ -197,7 +197,7 @@ def _prepare(config: ScanConfig) -> tuple[list[PersonaVector], str, str, str]:
     """On a worker with the model's resources: the vectors (extracted and cached there if needed), and model facts."""
     lm = load_model(config.model, config.device, config.dtype, config.trust_remote_code)
     vectors = load_vectors(lm, config.traits, config.vectors, config.batch_size)
-    return vectors, lm.name, str(lm.device), str(lm.dtype).replace("torch.", "")
+    return vectors, lm.name, str(lm.device), lm.dtype_name
 
 
 def _start(ray, config: ScanConfig, show_progress: bool) -> bool:
@@ -261,7 +261,7 @@ def _result(table: pa.Table | None, vectors: list[PersonaVector], files: list[Pa
             device: str, dtype: str, config: ScanConfig) -> ScanResult:
     """The Ray output rows, in input order, as the ScanResult the local engine would give."""
     records, quarantined, truncated, tags = [], [], np.zeros(0, dtype=bool), []
-    groups = [] if config.group_by else None
+    groups: list[str] | None = [] if config.group_by else None
     if table is not None and table.num_rows:
         table = table.take(np.lexsort((column(table, "index"), column(table, "file_pos"))))
         is_quarantine = table.column("quarantine").is_valid().to_numpy(zero_copy_only=False)
