@@ -124,6 +124,7 @@ def scan(ctx: click.Context, config_file: str | None, quiet: bool, **given) -> N
     from ..outputs.scan_result import ScanResult
     from ..scanning import scan as run_scan
     from ..scanning.folder import ScanFolder, nothing_scored
+    from ..scanning.result import arrow_array
 
     with user_errors("finished batches are"):
         config = _scan_config(ctx, config_file, given)
@@ -146,7 +147,8 @@ def scan(ctx: click.Context, config_file: str | None, quiet: bool, **given) -> N
             click.echo("\n".join(closing_block(summary, config.out)))
     headline = closing_line(summary, config.out)
     click.echo(headline, err=True)
-    _gate_and_exit(config.fail_on, found.table.filter(pa.array(~result.reused)), summary, headline, config)
+    new = found.table.filter(arrow_array(~result.reused, pa.bool_()))
+    _gate_and_exit(config.fail_on, new, summary, headline, config)
 
 
 def _scan_config(ctx: click.Context, config_file: str | None, given: dict) -> ScanConfig:

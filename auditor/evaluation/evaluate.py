@@ -20,7 +20,6 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
-from sklearn.metrics import roc_auc_score
 
 from ..config import ScanConfig
 from ..data import Record, expand_inputs
@@ -63,6 +62,8 @@ def precision_at(scores: np.ndarray, positive: np.ndarray, fraction: float) -> f
 
 def evaluate_trait(trait: str, dp: np.ndarray, positive: np.ndarray, flags: str = ABOVE) -> TraitEvaluation:
     """Metrics of one trait's dP over records that are either positive (carry the trait) or controls."""
+    from sklearn.metrics import roc_auc_score  # deferred: scikit-learn takes a second and a half to import
+
     pos, neg = dp[positive], dp[~positive]
     if len(pos) == 0 or len(neg) == 0:
         raise AuditError(f"trait {trait}: need both trait-carrying and control records "

@@ -1,20 +1,17 @@
-"""Themes of the flagged samples: TF-IDF + k-means clusters (scikit-learn), labelled by their top terms."""
+"""Themes of the flagged samples: TF-IDF + k-means clusters (outputs.clustering), labelled by their top terms."""
 
 from __future__ import annotations
 
 import math
-import warnings
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 import numpy as np
 
-if TYPE_CHECKING:
-    from scipy.sparse import spmatrix
+from .clustering import ENGLISH_STOP_WORDS, Rows, kmeans, nearest, tfidf
 
 FIT_SAMPLE = 5000  # k-means is fitted on at most this many texts, then assigns all of them
-# Besides scikit-learn's English stop words: the fragments its tokenizer leaves of contractions ("don't" -> "don")
+# Besides the English stop words: the fragments the tokenizer leaves of contractions ("don't" -> "don")
 # and the filler of chat answers, which label no theme ("right, just, completely, people").
 FILLER = frozenset("""
     aren couldn didn doesn don hadn hasn haven isn mightn mustn needn shan shouldn wasn weren won wouldn
@@ -44,36 +41,25 @@ def find_themes(texts: list[str], traits_per_text: list[list[str]], max_themes: 
 
     Every text belongs to exactly one theme. Deterministic for a given seed.
     """
-    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, TfidfVectorizer  # deferred: tags need no sklearn
-
     if len(texts) != len(traits_per_text):
         raise ValueError("texts and traits_per_text differ in length")
     if not texts:
         return []
-    vectorizer = TfidfVectorizer(
-        stop_words=sorted(ENGLISH_STOP_WORDS | FILLER),
-        token_pattern=r"(?u)\b[^\W\d_]{3,}\b",
-        sublinear_tf=True,
-        max_features=5000,
-        max_df=0.9 if len(texts) > 20 else 1.0,
-    )
-    try:
-        matrix = vectorizer.fit_transform(texts)
-    except ValueError:  # no usable words at all: one theme
-        matrix = None
-    k = _n_clusters(texts, max_themes) if matrix is not None else 1
-    labels = _kmeans(matrix, k, seed) if k > 1 else np.zeros(len(texts), dtype=int)
-    terms = vectorizer.get_feature_names_out() if matrix is not None else np.array([], dtype=str)
+    found = tfidf(texts, ENGLISH_STOP_WORDS | FILLER, r"(?u)\b[^\W\d_]{3,}\b", max_df=0.9 if len(texts) > 20 else 1.0,
+                  max_features=5000)
+    k = _n_clusters(texts, max_themes) if found is not None else 1
+    labels = _kmeans(found[0], k, seed) if found is not None and k > 1 else np.zeros(len(texts), dtype=int)
     themes = []
     for cluster in range(k):
         members = np.flatnonzero(labels == cluster)
         if not members.size:
             continue
         words: list[str] = []
-        if matrix is not None:
-            weights = np.asarray(matrix[members].mean(axis=0)).ravel()
-            top = sorted(np.flatnonzero(weights), key=lambda j: (-weights[j], terms[j]))[:4]
-            words = [str(terms[j]) for j in top]
+        if found is not None:
+            matrix, terms = found
+            part = matrix.take(members)
+            weights = np.bincount(part.indices, part.data, minlength=matrix.columns) / members.size
+            words = [terms[j] for j in sorted(np.flatnonzero(weights), key=lambda j: (-weights[j], terms[j]))[:4]]
         traits = Counter(t for i in members for t in traits_per_text[i])
         themes.append(
             Theme(
@@ -86,14 +72,8 @@ def find_themes(texts: list[str], traits_per_text: list[list[str]], max_themes: 
     return sorted(themes, key=lambda t: (-t.count, t.members[0]))
 
 
-def _kmeans(matrix: spmatrix, k: int, seed: int) -> np.ndarray:
+def _kmeans(matrix: Rows, k: int, seed: int) -> np.ndarray:
     """k-means cluster labels, fitted on a seeded sample of at most FIT_SAMPLE rows and predicted for all."""
-    from sklearn.cluster import KMeans
-    from sklearn.exceptions import ConvergenceWarning
-
-    rows = matrix.shape[0]
+    rows = matrix.n
     fit = np.sort(np.random.default_rng(seed).choice(rows, FIT_SAMPLE, replace=False)) if rows > FIT_SAMPLE else None
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)  # fewer distinct points than k
-        model = KMeans(n_clusters=k, n_init=4, random_state=seed).fit(matrix if fit is None else matrix[fit])
-    return model.predict(matrix)
+    return nearest(matrix, kmeans(matrix if fit is None else matrix.take(fit), k, seed))

@@ -5,7 +5,7 @@
     summary.json      record counts and each trait's dataset-level view
     manifest.json     versions, model, vectors, inputs and settings
     report.html       the HTML report (auditor.outputs.report)
-    themes.json       the flagged samples' themes, clustered once for the report (scikit-learn is slow to import)
+    themes.json       the flagged samples' themes, clustered once for the report (a re-render reads them)
 """
 
 from __future__ import annotations

@@ -91,10 +91,39 @@ def column(table: pa.Table, name: str) -> np.ndarray:
 
 
 def row_numbers(rows: np.ndarray) -> pa.Array:
-    """Row numbers for `Table.take`, made from the numpy buffer: `pa.array` would import pandas to check its input,
-    a third of a second the model-free commands would spend before doing anything."""
-    rows = np.ascontiguousarray(rows, dtype=np.int64)
-    return pa.Array.from_buffers(pa.int64(), len(rows), [None, pa.py_buffer(rows)])
+    """Row numbers for `Table.take`."""
+    return arrow_array(rows, pa.int64())
+
+
+def _bits(flags: np.ndarray) -> pa.Buffer:
+    return pa.py_buffer(np.packbits(flags, bitorder="little"))
+
+
+def arrow_array(values: Sequence | np.ndarray, kind: pa.DataType) -> pa.Array:
+    """`values` as an Arrow array of `kind` (int64, float64 with NaN as null, bool, string or list of strings; None
+    is null), made from buffers: `pa.array` imports pandas to check its input, a third of a second that every scan
+    and the model-free commands would spend for it."""
+    n = len(values)
+    if kind in (pa.int64(), pa.float64()):
+        data = np.ascontiguousarray(values, dtype=np.int64 if kind == pa.int64() else np.float64)
+        valid = None if kind == pa.int64() or not np.isnan(data).any() else _bits(~np.isnan(data))
+        return pa.Array.from_buffers(kind, n, [valid, pa.py_buffer(data)])
+    if kind == pa.bool_():
+        return pa.Array.from_buffers(kind, n, [None, _bits(np.asarray(values, dtype=bool))])
+    valid = np.array([v is not None for v in values], dtype=bool)
+    if kind == pa.list_(pa.string()):
+        items = arrow_array([item for v in values if v is not None for item in v], pa.string())
+        offsets = np.zeros(n + 1, dtype=np.int32)
+        np.cumsum([len(v) if v is not None else 0 for v in values], out=offsets[1:])
+        return pa.Array.from_buffers(kind, n, [None if valid.all() else _bits(valid), pa.py_buffer(offsets)],
+                                     children=[items])
+    encoded = [v.encode("utf-8") if v is not None else b"" for v in values]
+    ends = np.cumsum([len(e) for e in encoded], dtype=np.int64)
+    if n and ends[-1] >= 2**31:  # past 32-bit offsets: pyarrow splits the column into chunks
+        return pa.array(values, kind)
+    offsets = np.concatenate([[0], ends]).astype(np.int32)
+    return pa.Array.from_buffers(kind, n, [None if valid.all() else _bits(valid), pa.py_buffer(offsets),
+                                           pa.py_buffer(b"".join(encoded))])
 
 
 def group_field(schema: pa.Schema) -> str | None:
@@ -110,7 +139,7 @@ def scores_table(records: list[Record], traits: list[TraitScores], truncated: np
     """The scores table of scored records, in their order; with `group_by`, their `groups` in a group column; with
     `estimated` (a --base-sample scan), which records' dP is estimated."""
     exchanges = [r.exchange() for r in records]
-    values = {
+    values: dict[str, Sequence | np.ndarray] = {
         "index": [r.index for r in records], "source": [r.source for r in records], "line": [r.line for r in records],
         "sample_id": [r.sample_id for r in records], "prompt": [p for p, _ in exchanges],
         "response": [a for _, a in exchanges],
@@ -118,29 +147,29 @@ def scores_table(records: list[Record], traits: list[TraitScores], truncated: np
         "truncated": truncated, "tags": tags,
     }
     fields = [pa.field(name, kind) for name, kind in RECORD_COLUMNS.items()]
-    arrays = [pa.array(values[name], kind) for name, kind in RECORD_COLUMNS.items()]
+    arrays = [arrow_array(values[name], kind) for name, kind in RECORD_COLUMNS.items()]
     with_pairs = any(r.is_pair for r in records)
     if with_pairs:
         fields.append(pa.field("rejected", pa.string()))
-        arrays.append(pa.array([json.dumps(r.rejected, ensure_ascii=False) if r.is_pair else None for r in records],
-                               pa.string()))
+        arrays.append(arrow_array([json.dumps(r.rejected, ensure_ascii=False) if r.is_pair else None for r in records],
+                                  pa.string()))
     if group_by:
         fields.append(pa.field(GROUP_COLUMN, pa.string(), metadata={"group_by": group_by}))
-        arrays.append(pa.array(groups, pa.string()))
+        arrays.append(arrow_array(groups or [], pa.string()))
     if estimated is not None:
         fields.append(pa.field(ESTIMATED_COLUMN, pa.bool_()))
-        arrays.append(pa.array(estimated, pa.bool_()))
+        arrays.append(arrow_array(estimated, pa.bool_()))
     for t in traits:
         metadata = {"flags": t.flags} if t.flags == BELOW else None
         for (name, kind), data in zip(trait_columns(t.trait).items(), (t.dp, t.score, t.flagged)):
             fields.append(pa.field(name, kind, metadata=metadata))
-            arrays.append(pa.array(data, kind))
+            arrays.append(arrow_array(data, kind))
         if with_pairs:
             pairs = t.pairs
             assert t.dp_chosen is not None and t.dp_rejected is not None  # set for every trait of a scan with pairs
             for kind, data in zip(PAIR_COLUMNS, (t.dp_chosen, t.dp_rejected, np.where(pairs, t.dp, np.nan))):
                 fields.append(pa.field(f"{t.trait}_{kind}", pa.float64(), metadata=metadata))
-                arrays.append(pa.array(data, pa.float64(), from_pandas=True))  # NaN -> null
+                arrays.append(arrow_array(data, pa.float64()))  # NaN -> null
     return pa.table(arrays, schema=pa.schema(fields))
 
 

@@ -8,7 +8,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from sklearn.metrics import roc_auc_score
 
 from ..errors import AuditError
 from ..model.activations import response_means
@@ -39,6 +38,8 @@ class Contrast:
 
 def separation(trait: np.ndarray, neutral: np.ndarray) -> dict:
     """AUROC and Cohen's d of trait vs neutral projections."""
+    from sklearn.metrics import roc_auc_score  # deferred: every scan imports this module, few extract vectors
+
     labels = np.r_[np.ones(len(trait)), np.zeros(len(neutral))]
     pooled = np.sqrt((trait.var(ddof=1) + neutral.var(ddof=1)) / 2) + 1e-8
     return {"auroc": float(roc_auc_score(labels, np.r_[trait, neutral])),

@@ -1,5 +1,5 @@
-"""The package's shape: imports run downward with no cycle, model-free commands stay free of torch, the code
-passes the linter, and no test patches a private name of another module."""
+"""The package's shape: imports run downward with no cycle, model-free commands stay free of torch and
+scikit-learn, the code passes the linter, and no test patches a private name of another module."""
 
 from __future__ import annotations
 
@@ -129,7 +129,9 @@ def scan_folders(tmp_path, monkeypatch):
     return tmp_path
 
 
-def test_model_free_commands_do_not_import_torch(scan_folders):
+def test_model_free_commands_import_neither_torch_nor_scikit_learn(scan_folders):
+    """Nor scipy or pandas: merge and report cluster the flagged samples' themes without scikit-learn and scipy, and
+    no Arrow column is made with `pa.array` (which imports pandas); each of them costs a third of a second or more."""
     code = """
 import sys
 from auditor.cli import main
@@ -139,7 +141,7 @@ for args in (["--help"], ["validate", "data.jsonl"], ["report", "whole", "-o", "
         main(args, standalone_mode=False)
     except SystemExit:
         pass
-print(sorted(m for m in ("torch", "transformers", "peft") if m in sys.modules))
+print(sorted(m for m in ("torch", "transformers", "peft", "sklearn", "scipy", "pandas") if m in sys.modules))
 """
     out = subprocess.run([sys.executable, "-c", code], cwd=scan_folders, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr

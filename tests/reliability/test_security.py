@@ -14,9 +14,14 @@ from auditor.vectors.persona import PersonaVector
 AUDITOR = Path(models.__file__).parent
 
 
-def test_remote_code_is_off_unless_asked(tiny_model_dir, monkeypatch):
+def test_remote_code_is_off_unless_asked(tiny_model_dir, tmp_path, monkeypatch):
+    """(A sharded copy: a plain one-file checkpoint is read without from_pretrained, and without code of its own.)"""
     seen = []
     from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    sharded = tmp_path / "sharded"
+    AutoModelForCausalLM.from_pretrained(tiny_model_dir).save_pretrained(sharded, max_shard_size="20KB")
+    AutoTokenizer.from_pretrained(tiny_model_dir).save_pretrained(sharded)
 
     for cls in (AutoModelForCausalLM, AutoTokenizer):
         original = cls.from_pretrained.__func__
@@ -26,10 +31,10 @@ def test_remote_code_is_off_unless_asked(tiny_model_dir, monkeypatch):
             return _original(klass, *args, **kwargs)
 
         monkeypatch.setattr(cls, "from_pretrained", classmethod(spy))
-    models.load_model(str(tiny_model_dir))
+    models.load_model(str(sharded))
     assert seen == [False, False]
     seen.clear()
-    models.load_model(str(tiny_model_dir), trust_remote_code=True)
+    models.load_model(str(sharded), trust_remote_code=True)
     assert seen == [True, True]
 
 
