@@ -65,9 +65,9 @@ def test_plain_checkpoints_load_as_from_pretrained_loads_them(tmp_path, family, 
 def test_load_model_takes_the_plain_path_with_the_same_tokenizer(tiny_model_dir, tmp_path):
     from transformers import AutoTokenizer
 
-    assert loading._load_plain(tiny_model_dir, torch.float32) is not None
     lm = loading.load_model(str(tiny_model_dir), device="cpu")
-    assert_same_model(lm.model, from_pretrained(tiny_model_dir, torch.float32))
+    assert loading._load_plain(tiny_model_dir, lm.dtype) is not None
+    assert_same_model(lm.model, from_pretrained(tiny_model_dir, lm.dtype))
     tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
     chat = [{"role": "user", "content": "What should I cook tonight?"}, {"role": "assistant", "content": "Pasta."}]
     assert lm.tokenizer.apply_chat_template(chat, tokenize=False) == tokenizer.apply_chat_template(chat, tokenize=False)
@@ -92,11 +92,12 @@ def test_other_checkpoints_are_left_to_from_pretrained(tiny_model_dir, tmp_path)
         (folder / "config.json").write_text(json.dumps({**config, key: value}))
     for folder in (extra, missing, quantized, remote):
         assert loading._load_plain(folder, torch.float32) is None, folder.name
-    assert_same_model(loading.load_model(str(extra), device="cpu").model, from_pretrained(extra, torch.float32))
+    lm = loading.load_model(str(extra), device="cpu")
+    assert_same_model(lm.model, from_pretrained(extra, lm.dtype))
 
 
 @pytest.mark.slow
 def test_the_embedded_model_loads_as_from_pretrained_loads_it(on_embedded_model):
     lm = loading.load_model("default", device="cpu")
-    assert loading._load_plain(loading.converted_path(), torch.float32) is not None
-    assert_same_model(lm.model, from_pretrained(loading.converted_path(), torch.float32))
+    assert loading._load_plain(loading.converted_path(), lm.dtype) is not None
+    assert_same_model(lm.model, from_pretrained(loading.converted_path(), lm.dtype))
