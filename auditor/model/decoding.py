@@ -183,12 +183,13 @@ class StaticStep:
         self.inputs = [x.clone() for x in inputs]
         side = torch.cuda.Stream()
         side.wait_stream(torch.cuda.current_stream())
+        ids, positions, at, valid = self.inputs
         with torch.cuda.stream(side):
-            self.run(*self.inputs, caches)
+            self.run(ids, positions, at, valid, caches)
         torch.cuda.current_stream().wait_stream(side)
         self.graph = torch.cuda.CUDAGraph()
         with torch.cuda.graph(self.graph):
-            self.outputs = self.run(*self.inputs, caches)
+            self.outputs = self.run(ids, positions, at, valid, caches)
         self.captured_over = caches[0]
 
 
