@@ -254,8 +254,15 @@ def render_precision() -> list[str]:
              f"{c['auroc_bfloat16']:.3f}", "yes" if c["holds"] else "**no**", f"{c['flag_agreement']:.1%}",
              f"{c['dp_pearson_r']:.3f}"] for c in prec.data["checks"]]
     failed = ", ".join(b["failed"])
-    verdict = ("so `--dtype auto` runs the embedded model in bfloat16 on CPUs with native bf16 instructions"
-               if b["holds"] else f"so `--dtype auto` keeps float32 on every CPU (failed: {failed})")
+    shipped = json.loads((ROOT / "auditor" / "model" / "precision.json").read_text(encoding="utf-8"))["bfloat16"]
+    if not b["holds"]:
+        verdict = f"so `--dtype auto` keeps float32 on every CPU (failed: {failed})"
+    elif shipped["use"]:
+        verdict = (f"and it ran {shipped['speedup']}x as fast ({shipped['speed_from']}), so `--dtype auto` runs the "
+                   "embedded model in bfloat16 on CPUs with native bf16 instructions")
+    else:
+        verdict = (f"but it ran only {shipped['speedup']}x as fast as float32 ({shipped['speed_from']}; at least "
+                   "1.1x is needed), so `--dtype auto` keeps float32 on CPUs (`--dtype bfloat16` still chooses it)")
     return [f"bfloat16 holds in {b['held']} of {b['checks']} checks, {verdict}. Rule: {b['rule']}.", "",
             *table(["check", "trait", "n (trait / control)", "AUROC float32 [95%]", "AUROC bfloat16", "holds",
                     "same flags", "dP r"], rows, "|---|---|---:|---|---:|---|---:|---:|"), "", prec.stamp()]

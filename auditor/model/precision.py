@@ -3,8 +3,9 @@
 On GPUs `auto` is bfloat16. On a CPU it is float32, unless both hold:
 - the CPU computes bfloat16 natively (the `avx512_bf16` or `amx_bf16` flag), so bfloat16 is faster there;
 - the shipped precision evidence (precision.json beside this module, written by benchmarks/precision.py) says
-  the embedded model's scores hold in bfloat16: the example's AUROC and each detection benchmark's AUROC
-  within the 95% bootstrap interval of float32's. Other models have no evidence, so they stay in float32.
+  to use it for the embedded model: its scores hold in bfloat16 (the example's AUROC and each detection
+  benchmark's AUROC within the 95% bootstrap interval of float32's) and a generate-mode scan ran at least 10%
+  faster in bfloat16 (benchmarks/performance, section scan). Other models have no evidence: float32.
 """
 
 from __future__ import annotations
@@ -39,9 +40,10 @@ def evidence(path: Path | None = None) -> dict:
         return {}
 
 
-def bf16_holds(is_default: bool, path: Path | None = None) -> bool:
-    """Whether the evidence says this model's scores hold in bfloat16 (only the embedded model is measured)."""
-    return is_default and bool(evidence(path).get("bfloat16", {}).get("holds"))
+def bf16_pays(is_default: bool, path: Path | None = None) -> bool:
+    """Whether the evidence says to run this model in bfloat16: its scores hold there and it is faster (only the
+    embedded model is measured)."""
+    return is_default and bool(evidence(path).get("bfloat16", {}).get("use"))
 
 
 def pick_dtype(device: torch.device, requested: str = "auto", is_default: bool = False) -> torch.dtype:
@@ -51,7 +53,7 @@ def pick_dtype(device: torch.device, requested: str = "auto", is_default: bool =
         return DTYPES[requested]
     if device.type != "cpu":
         return torch.bfloat16
-    return torch.bfloat16 if cpu_has_native_bf16() and bf16_holds(is_default) else torch.float32
+    return torch.bfloat16 if cpu_has_native_bf16() and bf16_pays(is_default) else torch.float32
 
 
 def dtype_name(dtype: torch.dtype) -> str:

@@ -139,7 +139,7 @@ def test_baseline_made_where_auto_meant_another_dtype_is_refused(planted, monkey
     assert scan("data.jsonl", "--out", "prev", "--traits", "evil", planted=planted).exit_code == 0
     assert json.loads(Path("prev/manifest.json").read_text())["dtype"] == "float32"
     monkeypatch.setattr(precision, "cpu_has_native_bf16", lambda: True)
-    monkeypatch.setattr(precision, "bf16_holds", lambda is_default, path=None: True)
+    monkeypatch.setattr(precision, "bf16_pays", lambda is_default, path=None: True)
     result = scan("data.jsonl", "--traits", "evil", "--baseline", "prev/scores.parquet", planted=planted)
     assert result.exit_code == 2, result.output
     assert ("error: --baseline prev/scores.parquet: made in float32, this scan runs in bfloat16 (--dtype auto; "

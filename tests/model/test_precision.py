@@ -12,7 +12,7 @@ from auditor.model import precision
 def evidence_says(tmp_path, monkeypatch):
     def write(holds: bool | None, native: bool) -> None:
         path = tmp_path / "precision.json"
-        path.write_text(json.dumps({} if holds is None else {"bfloat16": {"holds": holds}}))
+        path.write_text(json.dumps({} if holds is None else {"bfloat16": {"use": holds}}))
         monkeypatch.setattr(precision, "EVIDENCE", path)
         monkeypatch.setattr(precision, "cpu_has_native_bf16", lambda: native)
     return write
@@ -21,7 +21,7 @@ def evidence_says(tmp_path, monkeypatch):
 @pytest.mark.parametrize(("holds", "native", "is_default", "expected"), [
     (True, True, True, torch.bfloat16),     # evidence + native bf16 + the embedded model
     (True, False, True, torch.float32),     # no bf16 instructions: bf16 would be slower
-    (False, True, True, torch.float32),     # measured, and the scores did not hold
+    (False, True, True, torch.float32),     # measured: the scores did not hold, or it was not faster
     (None, True, True, torch.float32),      # no evidence at all
     (True, True, False, torch.float32),     # evidence is for the embedded model only
 ])
@@ -40,4 +40,4 @@ def test_explicit_dtype_and_gpus(evidence_says):
 def test_unreadable_evidence_means_none(tmp_path):
     (tmp_path / "precision.json").write_text("{not json")
     assert precision.evidence(tmp_path / "precision.json") == {}
-    assert not precision.bf16_holds(True, tmp_path / "precision.json")
+    assert not precision.bf16_pays(True, tmp_path / "precision.json")
