@@ -45,7 +45,7 @@ def bench_scan(lm, sizes: dict) -> dict:
     the reference loop (float32), side by side in one run; answers and dP compared."""
     from auditor.model.generation import GenerationSettings
     from auditor.model.loading import load_model
-    from auditor.model.precision import cpu_has_native_bf16, pick_dtype
+    from auditor.model.precision import cpu_has_native_bf16
 
     config, vectors, units, seconds, answers, dp = ours_scan(lm, sizes)
     log(f"scan: {len(units)} example records, generate mode, max_new_tokens {config.max_new_tokens}: "
@@ -66,8 +66,7 @@ def bench_scan(lm, sizes: dict) -> dict:
             "bf16": {"ours_s": round(bf16_seconds, 1), "speedup": round(ref_seconds / bf16_seconds, 2),
                      "same_answers_as_float32": round(float(np.mean([a == b for a, b in zip(answers, bf16_answers)])), 3),
                      "dp_pearson_r_vs_float32": round(float(np.corrcoef(dp.ravel(), bf16_dp.ravel())[0, 1]), 4),
-                     "native_bf16_cpu": cpu_has_native_bf16(),
-                     "dtype_auto_here": str(pick_dtype(lm.device, "auto", True)).removeprefix("torch.")},
+                     "native_bf16_cpu": cpu_has_native_bf16()},
             "note": "ours: ModelProjector.measure (decoder batches, states read off decoding, samples on the prompt "
                     "cache), no disk cache; reference: generate per record, then a full forward with "
                     "output_hidden_states for the sample and for the base answer, in float32; bf16: ours with the "
