@@ -15,6 +15,7 @@ benchmarks/performance/ (section generation). Models this decoder does not suppo
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -30,6 +31,7 @@ from .loading import LoadedModel
 SUPPORTED = ("llama", "mistral", "qwen2")  # blocks of RMSNorm, q/k/v/o projections, rotary and a gated MLP
 COMPACT_AT = 0.75  # drop finished rows once the rows still writing are this share of the batch or fewer
 GROUP_SPREAD, GROUP_SLACK = 1.3, 8  # prefill groups: longest prompt <= 1.3 x shortest + 8 tokens (the rest pads)
+OPENING = 16  # a prompt's opening: its first 16 tokens (PromptLayout.sharing, generation.prompt_batches)
 SAMPLE_TOKENS = 4096  # sample responses run on the prompt cache in groups of at most this many rows x tokens
 
 
@@ -195,38 +197,65 @@ class StaticStep:
 
 @dataclass
 class PromptLayout:
-    """Where a batch's prompts sit in the cache: the tokens every prompt starts with (a chat template's system
-    prompt, say) once at slots [0, shared), computed once; then each row's own tokens right-aligned up to
-    `width`, after `pad[row]` padding slots that nothing attends to."""
+    """Where a batch's prompts sit in the cache. The tokens that the prompts with the batch's most common opening
+    (its hosts) all start with (a chat template's system prompt, say) sit once at slots [0, shared), computed
+    once; then each row's own tokens right-aligned up to `width`, after `pad[row]` padding slots that nothing
+    attends to. A guest, a prompt with another opening batched in with them (generation.prompt_batches), has
+    all its tokens as its own and never attends to the shared slots. Rows come in order of own length."""
 
-    ids: torch.Tensor  # [rows, width]: the shared tokens, the padding, each row's own tokens
+    ids: torch.Tensor  # [rows, width]: the shared tokens (hosts), the padding, each row's own tokens
     shared: int
     pad: torch.Tensor
+    guest: torch.Tensor  # [rows] bool
+
+    @staticmethod
+    def sharing(prompts: Sequence[list[int]]) -> tuple[int, list[bool]]:
+        """How many tokens the hosts share, and which rows are guests: the rows without the opening (first
+        OPENING tokens) that most rows have, when most do; otherwise none."""
+        openings = [tuple(p[:OPENING]) for p in prompts]
+        top, count = Counter(openings).most_common(1)[0]
+        guest = [o != top for o in openings] if 2 * count > len(prompts) else [False] * len(prompts)
+        hosts = [p for p, g in zip(prompts, guest) if not g]
+        shared, shortest = 0, min(len(p) for p in hosts)
+        while shared < shortest - 1 and all(p[shared] == hosts[0][shared] for p in hosts):
+            shared += 1
+        return shared, guest
+
+    @classmethod
+    def order(cls, prompts: Sequence[list[int]]) -> list[int]:
+        """The rows in the order `of` takes them: by own length, shortest first."""
+        shared, guest = cls.sharing(prompts)
+        return sorted(range(len(prompts)), key=lambda r: len(prompts[r]) - (0 if guest[r] else shared))
 
     @classmethod
     def of(cls, prompts: Sequence[list[int]], pad_id: int, device: torch.device) -> PromptLayout:
-        shared = 0
-        shortest = min(len(p) for p in prompts)
-        while shared < shortest - 1 and all(p[shared] == prompts[0][shared] for p in prompts):
-            shared += 1
-        width = max(len(p) for p in prompts)
+        shared, guest = cls.sharing(prompts)
+        own = [len(p) - (0 if g else shared) for p, g in zip(prompts, guest)]
+        width = shared + max(own)
         ids = torch.full((len(prompts), width), pad_id, dtype=torch.long, device=device)
         for row, prompt in enumerate(prompts):
-            ids[row, :shared] = torch.tensor(prompt[:shared], device=device)
-            ids[row, width - len(prompt) + shared:] = torch.tensor(prompt[shared:], device=device)
-        return cls(ids, shared, torch.tensor([width - len(p) for p in prompts], device=device))
+            ids[row, :shared] = torch.tensor(prompt[:shared] if not guest[row] else [pad_id] * shared, device=device)
+            ids[row, width - own[row]:] = torch.tensor(prompt[len(prompt) - own[row]:], device=device)
+        return cls(ids, shared, torch.tensor([width - shared - n for n in own], device=device),
+                   torch.tensor(guest, dtype=torch.bool, device=device))
 
     @property
     def width(self) -> int:
         return self.ids.shape[1]
 
+    @property
+    def offset(self) -> torch.Tensor:
+        """[rows]: slot minus position of each row's own tokens (and of what follows them)."""
+        return self.pad + self.shared * self.guest
+
     def valid(self, slots: torch.Tensor) -> torch.Tensor:
-        """[rows, slots]: the slots holding a row's tokens (never its padding)."""
-        return (slots[None, :] < self.shared) | (slots[None, :] >= self.shared + self.pad[:, None])
+        """[rows, slots]: the slots holding a row's tokens (never its padding, nor a guest's shared slots)."""
+        return (((slots[None, :] < self.shared) & ~self.guest[:, None])
+                | (slots[None, :] >= self.shared + self.pad[:, None]))
 
     def positions(self, slots: torch.Tensor) -> torch.Tensor:
         """[rows, slots]: each slot's position in its row's text."""
-        own = slots[None, :] - self.pad[:, None]
+        own = slots[None, :] - self.offset[:, None]
         return torch.where(slots[None, :] < self.shared, slots[None, :], own).clamp_min(0)
 
     def prefill(self, decoder: Decoder, caches: list[torch.Tensor], valid: torch.Tensor) -> torch.Tensor:
@@ -235,9 +264,11 @@ class PromptLayout:
         does not make every row pay for its padding."""
         width, shared, rows = self.width, self.shared, len(self.pad)
         slots = torch.arange(width, device=self.ids.device)
-        if shared:  # the shared tokens run once, in row 0, and are copied to the other rows
+        if shared:  # the shared tokens run once, in row 0, and are copied to the other rows (guests ignore them)
+            host = int((~self.guest).nonzero()[0])
             causal = (slots[:shared, None] >= slots[None, :shared])[None, None]
-            decoder.forward(self.ids[:1, :shared], slots[None, :shared], [c[:1] for c in caches], 0, causal, [])
+            decoder.forward(self.ids[host : host + 1, :shared], slots[None, :shared], [c[:1] for c in caches], 0,
+                            causal, [])
             for cache in caches:
                 cache[1:, :, :shared] = cache[:1, :, :shared]
         positions, last = self.positions(slots), []
@@ -268,7 +299,7 @@ def _sample_means(decoder: Decoder, layout: PromptLayout, valid: torch.Tensor, c
     """Mean states at `layers` of each row's sample response, run after its prompt on the prompt's cache
     (nothing is written to it); NaN for rows without one. Rows go in groups of similar sample length, since
     prompts were batched by their own length."""
-    lm, rows, width, pad = decoder.lm, len(layout.pad), layout.width, layout.pad
+    lm, rows, width, offset = decoder.lm, len(layout.pad), layout.width, layout.offset
     out = np.full((rows, len(layers), lm.hidden_size), np.nan, dtype=np.float32)
     lengths = [len(s) if s else 0 for s in samples] + [0] * (rows - len(samples))
     with_sample = [row for row in range(rows) if lengths[row]]
@@ -283,7 +314,7 @@ def _sample_means(decoder: Decoder, layout: PromptLayout, valid: torch.Tensor, c
         block = torch.arange(m, device=lm.device)
         mask = torch.cat([valid[pick, None, :width].expand(len(group), m, width),
                           (block[:, None] >= block[None, :]).expand(len(group), m, m)], dim=-1)
-        _, states = decoder.forward(ids, (width - pad[pick])[:, None] + block, [c[pick] for c in caches], width,
+        _, states = decoder.forward(ids, (width - offset[pick])[:, None] + block, [c[pick] for c in caches], width,
                                     mask[:, None], layers, write=False)
         for i, row in enumerate(group):
             for col, layer in enumerate(layers):
@@ -316,18 +347,21 @@ def decode(decoder: Decoder, prompts: Sequence[list[int]], max_new_tokens: int, 
            spared: Sequence[int], repetition_penalty: float = 1.0, temperature: float = 0.0, seed: int = 0,
            layers: Sequence[int] = (), samples: Sequence[list[int] | None] = (), steps: str | None = None) -> Decoded:
     """Answer a batch of prompts (left padded), greedy or sampled, each row stopping at its own end token.
-    The rows run in order of prompt length (see PromptLayout.prefill); results come back in the given order.
+    The rows run in PromptLayout's order (own length, see PromptLayout.prefill); results come back in the given
+    order.
     With `layers`, also the mean states of each answer and of each given sample response (see _decode).
     `steps`: how decode steps run: `graphs` (CUDA graphs of a StaticStep; the default on CUDA), `static` (a
     StaticStep run eagerly) or `eager` (over the slots written so far; the default elsewhere)."""
-    order = sorted(range(len(prompts)), key=lambda r: len(prompts[r]))
+    order = PromptLayout.order(prompts)
     samples = [*samples, *[None] * (len(prompts) - len(samples))] if samples else ()
     steps = steps or ("graphs" if decoder.lm.device.type == "cuda" else "eager")
     fit = decoder.rows_that_fit(max(len(p) for p in prompts) + max_new_tokens + 1)
+    chunks = [order[i : i + fit] for i in range(0, len(order), fit)]
+    chunks = [[chunk[i] for i in PromptLayout.order([prompts[r] for r in chunk])] for chunk in chunks]  # its own
     parts = [_decode(decoder, [prompts[r] for r in chunk], max_new_tokens, stops, spared, repetition_penalty,
                      temperature, seed, layers, [samples[r] for r in chunk] if samples else (), steps)
-             for chunk in (order[i : i + fit] for i in range(0, len(order), fit))]
-    back = np.argsort(order)
+             for chunk in chunks]
+    back = np.argsort([r for chunk in chunks for r in chunk])
     answers = [a for part in parts for a in part.answers]
     means, sample_means = (np.concatenate([part.means for part in parts]),
                            np.concatenate([part.sample_means for part in parts]))
@@ -338,7 +372,7 @@ def decode(decoder: Decoder, prompts: Sequence[list[int]], max_new_tokens: int, 
 def _decode(decoder: Decoder, prompts: Sequence[list[int]], max_new_tokens: int, stops: Sequence[int],
             spared: Sequence[int], repetition_penalty: float = 1.0, temperature: float = 0.0, seed: int = 0,
             layers: Sequence[int] = (), samples: Sequence[list[int] | None] = (), steps: str = "eager") -> Decoded:
-    """Decode prompts given shortest first.
+    """Decode prompts given in PromptLayout's order.
 
     With `layers`, each answer's hidden states there are averaged over its tokens, read off the decoding
     steps that feed them (one more step reaches the last token of an answer cut at `max_new_tokens`), and
@@ -347,7 +381,7 @@ def _decode(decoder: Decoder, prompts: Sequence[list[int]], max_new_tokens: int,
     """
     lm, layers, rows, spared = decoder.lm, list(layers), len(prompts), list(spared)
     layout = PromptLayout.of(prompts, lm.tokenizer.pad_token_id, lm.device)
-    width, pad = layout.width, layout.pad
+    width, offset = layout.width, layout.offset
     slots = torch.arange(width + max_new_tokens + 1, device=lm.device)
     valid = layout.valid(slots)
     caches = decoder.empty_caches(rows, len(slots))
@@ -378,9 +412,9 @@ def _decode(decoder: Decoder, prompts: Sequence[list[int]], max_new_tokens: int,
             caches[:] = [c[keep] for c in caches]
         at = width + produced - 1  # feed each row its last token: its state is that answer token's
         if static is not None:
-            hidden, states = static(token[:, None], (at - pad[index])[:, None], at, valid[index], caches)
+            hidden, states = static(token[:, None], (at - offset[index])[:, None], at, valid[index], caches)
         else:
-            hidden, states = decoder.forward(token[:, None], (at - pad[index])[:, None], caches, at,
+            hidden, states = decoder.forward(token[:, None], (at - offset[index])[:, None], caches, at,
                                              valid[index, None, None, : at + 1], layers)
         last = hidden[:, -1]
         live = index[writing]

@@ -13,11 +13,11 @@ import numpy as np
 from ..cache import Batches, KeyedStore, cache_dir, cached_compute, content_hash
 from ..config import DECODING_RULE
 from .activations import length_batches
-from .decoding import Decoded, Decoder, decode, supports
+from .decoding import OPENING, Decoded, Decoder, decode, supports
 from .loading import LoadedModel
 from .transformers_generation import generate as transformers_generate
 
-OPENING, FAMILY = 16, 8  # prompts whose first 16 tokens at least 8 prompts share are batched together
+FAMILY = 8  # prompts whose opening (first OPENING tokens) at least 8 prompts share are batched together
 GENERATION_TOKENS = 16384  # at most this many rows x (prompt + answer) tokens decoded at once (memory)
 
 
@@ -88,7 +88,10 @@ class Answers:
 
 def prompt_batches(prompts: Sequence[list[int]], batch_size: int, new_tokens: int) -> list[list[int]]:
     """Prompt indices in batches of similar length; prompts that open alike (the same system prompt, say) go
-    together when there are enough of them, so the decoder computes their shared opening once."""
+    together when there are enough of them, so the decoder computes their shared opening once. Then smaller
+    batches join bigger ones with room (first fit, largest first): a decoding step costs about one read of the
+    model's weights whatever its rows, so a few rows alone pay it for little (the joined rows become guests:
+    decoding.PromptLayout)."""
     opening = [tuple(p[:OPENING]) for p in prompts]
     counts = Counter(opening)
     families: dict[tuple | None, list[int]] = {}
@@ -98,7 +101,16 @@ def prompt_batches(prompts: Sequence[list[int]], batch_size: int, new_tokens: in
     for members in families.values():
         lengths = [len(prompts[i]) + new_tokens for i in members]
         batches += [[members[j] for j in batch] for batch in length_batches(lengths, batch_size, GENERATION_TOKENS)]
-    return batches
+    joined: list[list[int]] = []
+    for batch in sorted(batches, key=len, reverse=True):
+        room = (b for b in joined if len(b) + len(batch) <= batch_size
+                and (len(b) + len(batch)) * max(len(prompts[i]) + new_tokens for i in b + batch) <= GENERATION_TOKENS)
+        host = next(room, None)
+        if host is None:
+            joined.append(batch)
+        else:
+            host += batch
+    return joined
 
 
 def base_answers(lm: LoadedModel, prompts: Sequence[list[int]], settings: GenerationSettings,

@@ -178,12 +178,53 @@ def test_tokens_every_prompt_starts_with_run_once_with_the_same_results(tiny_lm)
                                atol=1e-4)
 
 
+def _hosts_and_guests(lm):
+    """Five prompts with one system message and two without: the two are the batch's guests."""
+    from auditor.model.chat import encode_prompt
+
+    system = {"role": "system", "content": "You are a helpful assistant. The quick brown fox."}
+    return ([encode_prompt(lm.tokenizer, [system, {"role": "user", "content": t}]) for t in TEXTS[:5]]
+            + [lm.tokenizer(t)["input_ids"] for t in TEXTS[5:]])
+
+
+@pytest.mark.parametrize("steps", ["eager", "static"])
+def test_guests_without_the_shared_opening_get_their_own_answers_and_states(tiny_lm, steps):
+    prompts = _hosts_and_guests(tiny_lm)
+    shared, guest = decoding.PromptLayout.sharing(prompts)
+    assert shared > 10 and guest == [False] * 5 + [True] * 2
+    samples = [[5, 6, 7]] * len(prompts)
+    spared = sorted(set(tiny_lm.tokenizer.all_special_ids) | {tiny_lm.tokenizer.pad_token_id})
+    done = decoding.decode(decoding.Decoder(tiny_lm), prompts, SETTINGS.max_new_tokens, stop_ids(tiny_lm), spared,
+                           SETTINGS.repetition_penalty, layers=[1, 2], samples=samples, steps=steps)
+    assert done.answers == [_reference(tiny_lm, [p], SETTINGS).answers[0] for p in prompts]
+    np.testing.assert_allclose(done.means, response_means(tiny_lm, list(zip(prompts, done.answers)), [1, 2]),
+                               atol=1e-4)
+    np.testing.assert_allclose(done.sample_means, response_means(tiny_lm, list(zip(prompts, samples)), [1, 2]),
+                               atol=1e-4)
+
+
+def test_without_a_majority_opening_every_row_is_a_host():
+    prompts = [[1] * 20 + [2], [1] * 20 + [3], [4] * 20, [5] * 20]
+    assert decoding.PromptLayout.sharing(prompts) == (0, [False] * 4)
+    assert decoding.PromptLayout.sharing(prompts[:3]) == (20, [False, False, True])
+
+
+def test_small_batches_join_bigger_ones_with_room():
+    family = [[7] * 16 + [i] * (i % 5 + 1) for i in range(45)]
+    strangers = [[100 + i] * 30 for i in range(3)]
+    batches = generation.prompt_batches(family + strangers, 64, 64)
+    assert [sorted(b) for b in batches] == [list(range(48))]
+    assert [len(b) for b in generation.prompt_batches(family + strangers, 46, 64)] == [45, 3]  # no room
+    many = [[100 + i] * 30 for i in range(40)]
+    assert sorted(len(b) for b in generation.prompt_batches(family + many, 64, 64)) == [40, 45]  # whole batches
+
+
 def test_prompts_of_very_different_lengths_prefill_in_groups_with_the_same_results(tiny_lm):
     """Rows are sorted by length and prefilled in groups of similar length; results come back in the given order."""
     words = "the quick brown fox jumps over a lazy dog and runs far away".split()
     prompts = [tiny_lm.tokenizer(" ".join(words * n)[: 4 * k])["input_ids"] for n, k in
                ((1, 3), (8, 90), (1, 9), (4, 40), (2, 16))]
-    ordered = sorted(prompts, key=len)
+    ordered = [prompts[r] for r in decoding.PromptLayout.order(prompts)]
     layout = decoding.PromptLayout.of(ordered, tiny_lm.tokenizer.pad_token_id, tiny_lm.device)
     assert len(layout.groups()) >= 3
     samples = [[5, 6, 7], None, [8] * 9, [9, 10], None]
