@@ -120,8 +120,12 @@ class Decoder:
             k, v = keys[:, :, : at + t], values[:, :, : at + t]
         else:
             k, v = torch.cat([keys[:, :, :at], k], dim=2), torch.cat([values[:, :, :at], v], dim=2)
-        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=att.scaling,
-                                             enable_gqa=self.heads != self.kv_heads)
+        if t == 1:  # one step: each key head's group of query heads as its queries (no keys and values repeated)
+            out = F.scaled_dot_product_attention(q.reshape(rows, self.kv_heads, -1, self.head_dim), k, v,
+                                                 attn_mask=mask, scale=att.scaling).view(rows, self.heads, 1, -1)
+        else:
+            out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=att.scaling,
+                                                 enable_gqa=self.heads != self.kv_heads)
         return att.o_proj(out.transpose(1, 2).reshape(rows, t, self.heads * self.head_dim))
 
     def forward(self, ids: torch.Tensor, positions: torch.Tensor, caches: list[torch.Tensor], at: int | torch.Tensor,

@@ -13,10 +13,18 @@ from pathlib import Path
 CHILD = Path(__file__).with_name("child.py")  # run as a script: a fresh interpreter
 
 
+def process_env(cache: Path, **extra: str) -> dict[str, str]:
+    """The environment of a fresh process: this one's, with `cache` as the cache and bytecode written and reused
+    as an installed package has it (PYTHONDONTWRITEBYTECODE, set in some sandboxes, would make every start
+    compile the package's modules again)."""
+    env = {key: value for key, value in os.environ.items() if key != "PYTHONDONTWRITEBYTECODE"}
+    return {**env, "DATASET_AUDIT_CACHE": str(cache), **extra}
+
+
 def child(mode: str, args: list[str], cache: Path, work: Path) -> dict:
     """Run a fresh Python process; its own timings and VmHWM (peak RSS, bytes) plus the outside wall time."""
     result_file = work / f"result-{time.monotonic_ns()}.json"
-    env = {**os.environ, "DATASET_AUDIT_CACHE": str(cache), "BENCH_RESULT": str(result_file)}
+    env = process_env(cache, BENCH_RESULT=str(result_file))
     start = time.perf_counter()
     proc = subprocess.run([sys.executable, str(CHILD), mode, *args], env=env, cwd=work,
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
