@@ -201,7 +201,16 @@ def _bf16_scan(s: dict) -> str:
     b = s["bf16"]
     return (f" The same scan with the model in bfloat16: {seconds(b['ours_s'])} (**{b['speedup']}x**); "
             f"{b['same_answers_as_float32']:.0%} of its answers equal float32's, dP r {b['dp_pearson_r_vs_float32']} "
-            f"against float32 (this CPU {'has' if b['native_bf16_cpu'] else 'lacks'} native bf16 instructions).")
+            f"against float32 (this CPU {'has' if b['native_bf16_cpu'] else 'lacks'} native bf16 instructions)."
+            + _int8_scan(s))
+
+
+def _int8_scan(s: dict) -> str:
+    if "int8" not in s:
+        return ""
+    q = s["int8"]
+    return (f" With every linear layer dynamically quantised to int8: {seconds(q['ours_s'])} (**{q['speedup']}x**); "
+            f"{q['same_answers_as_float32']:.0%} of its answers equal float32's, dP r {q['dp_pearson_r_vs_float32']}.")
 
 
 def render_perf_targets() -> list[str]:

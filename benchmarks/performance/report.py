@@ -28,6 +28,12 @@ def verdicts(results: dict) -> list[dict]:
             check("the same in bfloat16",
                   f"{b['speedup']}x ({b['ours_s']} s; dP r {b['dp_pearson_r_vs_float32']} vs float32, "
                   f"{b['same_answers_as_float32']:.0%} same answers)", ">= 10x", b["speedup"] >= 10)
+        if "int8" in s:
+            q = s["int8"]
+            check("the same with int8 dynamic quantisation (a candidate: it must keep dP, r >= 0.95 vs float32)",
+                  f"{q['speedup']}x ({q['ours_s']} s; dP r {q['dp_pearson_r_vs_float32']} vs float32, "
+                  f"{q['same_answers_as_float32']:.0%} same answers)", "dP r >= 0.95",
+                  q["dp_pearson_r_vs_float32"] >= 0.95)
         diff = s["max_abs_dp_diff_where_same"]
         check("dP vs the reference where the answers match", f"max {diff:.1e}" if diff is not None else "n/a",
               "<= 1e-3", diff is not None and diff <= 1e-3)
@@ -103,7 +109,9 @@ def markdown(results: dict) -> str:
         lines += ["", f"Generate-mode scan, {s['records']} records: ours {s['ours_s']} s, the reference loop "
                       f"{s['reference_s']} s ({s['speedup']}x); same answers {s['same_answers']:.0%}, largest dP "
                       f"difference where they match {s['max_abs_dp_diff_where_same']}."
-                  + (f" In bfloat16: {s['bf16']['ours_s']} s ({s['bf16']['speedup']}x)." if "bf16" in s else "")]
+                  + (f" In bfloat16: {s['bf16']['ours_s']} s ({s['bf16']['speedup']}x)." if "bf16" in s else "")
+                  + (f" With int8 dynamic quantisation: {s['int8']['ours_s']} s ({s['int8']['speedup']}x)."
+                     if "int8" in s else "")]
     if "startup" in sections:
         lines += ["", "| command (fresh process) | median s | min | max |", "|---|---:|---:|---:|"]
         lines += [f"| `{r['command']}` | {r['median_s']} | {r['min_s']} | {r['max_s']} |"
