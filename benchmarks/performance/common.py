@@ -16,11 +16,11 @@ EXAMPLE = ROOT / "examples" / "chat_mix.jsonl"
 SECTIONS = ("generation", "scan", "startup", "load", "gate", "rescan", "scoring", "flops", "memory", "gpu")
 DEFAULT_TRAITS = ("evil", "sycophantic", "hallucinating")
 
-FULL = {"scoring_samples": 270, "scan_records": 48, "bf16_samples": 64, "flops_seq": 128, "flops_reps": 3,
+FULL = {"scoring_samples": 270, "scan_records": 48, "scan_runs": 3, "bf16_samples": 64, "flops_seq": 128, "flops_reps": 3,
         "gen_prompts": 270, "gen_reference_prompts": 48, "gen_batch_sizes": [16, 32, 64, 128],
         "memory_sizes": [1000, 5000, 20000], "warm_loads": 3, "rescan_records": 270, "startup_runs": 5,
         "gate_baseline_records": 20000, "gate_new_records": 500}
-QUICK = {"scoring_samples": 8, "scan_records": 4, "bf16_samples": 4, "flops_seq": 32, "flops_reps": 1,
+QUICK = {"scoring_samples": 8, "scan_records": 4, "scan_runs": 1, "bf16_samples": 4, "flops_seq": 32, "flops_reps": 1,
          "gen_prompts": 8, "gen_reference_prompts": 4, "gen_batch_sizes": [4, 8], "memory_sizes": [20, 80],
          "warm_loads": 1, "rescan_records": 10, "startup_runs": 1, "gate_baseline_records": 200,
          "gate_new_records": 5, "gpu_batch": 16, "gpu_records": 50}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import statistics
+
 import numpy as np
 import torch
 
@@ -24,8 +26,9 @@ def reference_scan(lm, units, vectors, settings) -> tuple[list[list[int]], np.nd
     return answers, dp
 
 
-def ours_scan(lm, sizes: dict):
-    """Our generate-mode scan's model work (no disk cache) on the example's first records: seconds, answers, dP."""
+def ours_scan(lm, sizes: dict, runs: int = 1):
+    """Our generate-mode scan's model work (no disk cache) on the example's first records: seconds (the median of
+    `runs`), answers, dP."""
     from auditor.config import ScanConfig
     from auditor.scanning.engines.local import read_inputs
     from auditor.scanning.projection import ModelProjector
@@ -35,7 +38,8 @@ def ours_scan(lm, sizes: dict):
     loaded = ModelProjector.with_model(lm)(config, False)
     ours = ModelProjector(lm, loaded.vectors, config, cached=False)
     units = ours.units(records, np.zeros(len(records), dtype=bool))
-    seconds, measured = timed(ours.measure, units, False)
+    timings = [timed(ours.measure, units, False) for _ in range(runs)]
+    seconds, measured = statistics.median(t for t, _ in timings), timings[0][1]
     answers = ours.answers_by_prompt(records)  # the same answers again, from no cache: for the comparison only
     return config, loaded.vectors, units, seconds, [answers[u.prompt_key] for u in units], measured.sample - measured.base
 
@@ -68,9 +72,9 @@ def bench_scan(lm, sizes: dict) -> dict:
     from auditor.model.loading import load_model
     from auditor.model.precision import cpu_has_native_bf16
 
-    config, vectors, units, seconds, answers, dp = ours_scan(lm, sizes)
+    config, vectors, units, seconds, answers, dp = ours_scan(lm, sizes, sizes["scan_runs"])
     log(f"scan: {len(units)} example records, generate mode, max_new_tokens {config.max_new_tokens}: "
-        f"ours {seconds:.1f} s (float32)")
+        f"ours {seconds:.1f} s (float32, median of {sizes['scan_runs']})")
     bf16 = load_model("default", str(lm.device), "bfloat16")
     _, _, _, *bf16_run = ours_scan(bf16, sizes)
     del bf16
@@ -91,8 +95,10 @@ def bench_scan(lm, sizes: dict) -> dict:
             "same_answers": round(float(same.mean()), 3), "max_abs_dp_diff_where_same": diff,
             "bf16": {**against(answers, dp, bf16_run, ref_seconds), "native_bf16_cpu": cpu_has_native_bf16()},
             **({"int8": against(answers, dp, int8_run, ref_seconds)} if int8_run else {}),
+            "runs": sizes["scan_runs"],
             "note": "ours: ModelProjector.measure (decoder batches, states read off decoding, samples on the prompt "
-                    "cache), no disk cache; reference: generate per record, then a full forward with "
-                    "output_hidden_states for the sample and for the base answer, in float32; bf16: ours with the "
+                    "cache), no disk cache, float32 the median of `runs` runs (a short job: one run varies by a "
+                    "fifth on this machine), bfloat16 and int8 one each; reference (one run of minutes): generate "
+                    "per record, then a full forward with output_hidden_states for the sample and for the base answer, in float32; bf16: ours with the "
                     "model loaded in bfloat16 (the accuracy cost: benchmarks/results/precision.json); int8: ours "
                     "with every Linear layer of the float32 model dynamically quantised to int8 (torch.ao)"}
