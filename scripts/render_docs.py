@@ -164,6 +164,9 @@ def render_perf_jobs() -> list[str]:
             ["the same scan again, nothing changed", seconds(r["unchanged_rescan_s"])],
             [f"CI gate: `scan --baseline` of a {g['baseline_records']:,}-record scan with {g['new_records']} new "
              "records, process start to exit code", seconds(g["seconds_to_verdict"])],
+            *([[f"the same gate with `--base-sample {g['base_sample']['n']}` (same decisions: "
+                f"{'yes' if g['base_sample']['same_decisions'] else 'NO'})",
+                seconds(g["base_sample"]["seconds_to_verdict"])]] if "base_sample" in g else []),
             ["first model load (one-time GGUF conversion)", seconds(load["cold_load_s"])],
             ["model load in a fresh process, imports included", seconds(load["warm_load_s"])]]
     rows += [[f"`{shown(c['command'])}`, fresh process (median of {perf.section('startup')['runs']})",
