@@ -213,9 +213,9 @@ class PromptLayout:
     guest: torch.Tensor  # [rows] bool
 
     @staticmethod
-    def sharing(prompts: Sequence[list[int]]) -> tuple[int, list[bool]]:
-        """How many tokens the hosts share, and which rows are guests: the rows without the opening (first
-        OPENING tokens) that most rows have, when most do; otherwise none."""
+    def sharing(prompts: Sequence[list[int]]) -> tuple[int, list[bool], list[int]]:
+        """How many tokens the hosts share; which rows are guests: the rows without the opening (first OPENING
+        tokens) that most rows have, when most do, otherwise none; and each row's own length."""
         openings = [tuple(p[:OPENING]) for p in prompts]
         top, count = Counter(openings).most_common(1)[0]
         guest = [o != top for o in openings] if 2 * count > len(prompts) else [False] * len(prompts)
@@ -223,22 +223,22 @@ class PromptLayout:
         shared, shortest = 0, min(len(p) for p in hosts)
         while shared < shortest - 1 and all(p[shared] == hosts[0][shared] for p in hosts):
             shared += 1
-        return shared, guest
+        return shared, guest, [len(p) - (0 if g else shared) for p, g in zip(prompts, guest)]
 
     @classmethod
     def order(cls, prompts: Sequence[list[int]]) -> list[int]:
         """The rows in the order `of` takes them: by own length, shortest first."""
-        shared, guest = cls.sharing(prompts)
-        return sorted(range(len(prompts)), key=lambda r: len(prompts[r]) - (0 if guest[r] else shared))
+        own = cls.sharing(prompts)[2]
+        return sorted(range(len(prompts)), key=lambda r: own[r])
 
     @classmethod
     def of(cls, prompts: Sequence[list[int]], pad_id: int, device: torch.device) -> PromptLayout:
-        shared, guest = cls.sharing(prompts)
-        own = [len(p) - (0 if g else shared) for p, g in zip(prompts, guest)]
+        shared, guest, own = cls.sharing(prompts)
         width = shared + max(own)
         ids = torch.full((len(prompts), width), pad_id, dtype=torch.long, device=device)
         for row, prompt in enumerate(prompts):
-            ids[row, :shared] = torch.tensor(prompt[:shared] if not guest[row] else [pad_id] * shared, device=device)
+            if not guest[row]:
+                ids[row, :shared] = torch.tensor(prompt[:shared], device=device)
             ids[row, width - own[row]:] = torch.tensor(prompt[len(prompt) - own[row]:], device=device)
         return cls(ids, shared, torch.tensor([width - shared - n for n in own], device=device),
                    torch.tensor(guest, dtype=torch.bool, device=device))

@@ -190,8 +190,8 @@ def _hosts_and_guests(lm):
 @pytest.mark.parametrize("steps", ["eager", "static"])
 def test_guests_without_the_shared_opening_get_their_own_answers_and_states(tiny_lm, steps):
     prompts = _hosts_and_guests(tiny_lm)
-    shared, guest = decoding.PromptLayout.sharing(prompts)
-    assert shared > 10 and guest == [False] * 5 + [True] * 2
+    shared, guest, own = decoding.PromptLayout.sharing(prompts)
+    assert shared > 10 and guest == [False] * 5 + [True] * 2 and own[5:] == [len(p) for p in prompts[5:]]
     samples = [[5, 6, 7]] * len(prompts)
     spared = sorted(set(tiny_lm.tokenizer.all_special_ids) | {tiny_lm.tokenizer.pad_token_id})
     done = decoding.decode(decoding.Decoder(tiny_lm), prompts, SETTINGS.max_new_tokens, stop_ids(tiny_lm), spared,
@@ -205,8 +205,8 @@ def test_guests_without_the_shared_opening_get_their_own_answers_and_states(tiny
 
 def test_without_a_majority_opening_every_row_is_a_host():
     prompts = [[1] * 20 + [2], [1] * 20 + [3], [4] * 20, [5] * 20]
-    assert decoding.PromptLayout.sharing(prompts) == (0, [False] * 4)
-    assert decoding.PromptLayout.sharing(prompts[:3]) == (20, [False, False, True])
+    assert decoding.PromptLayout.sharing(prompts) == (0, [False] * 4, [21, 21, 20, 20])
+    assert decoding.PromptLayout.sharing(prompts[:3]) == (20, [False, False, True], [1, 1, 20])
 
 
 def test_small_batches_join_bigger_ones_with_room():
