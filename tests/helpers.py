@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import subprocess
+import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -61,6 +64,14 @@ def write_jsonl(path: Path, records: list[dict | str]) -> list[bytes]:
 
 
 # ---- the CLI and the tiny model --------------------------------------------------------------------------------------
+
+def imported_after(code: str, modules: Sequence[str], cwd: Path | None = None) -> list[str]:
+    """Which of `modules` a fresh interpreter holds after running `code` (which must succeed)."""
+    probe = f"{code}\nimport json, sys\nprint(json.dumps(sorted(m for m in {tuple(modules)!r} if m in sys.modules)))"
+    done = subprocess.run([sys.executable, "-c", probe], cwd=cwd, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
 
 def run(*args, **kwargs) -> Result:
     """`dataset-audit ARGS` in this process (click's test runner; paths and numbers become strings)."""

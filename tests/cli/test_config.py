@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -23,7 +21,7 @@ from auditor.config import (
     spec_of,
 )
 from auditor.errors import AuditError
-from tests.helpers import EVIL, PlantedModel, chat, cooking, write_jsonl
+from tests.helpers import EVIL, PlantedModel, chat, cooking, imported_after, write_jsonl
 
 
 def test_find_prefers_dataset_audit_toml(tmp_path):
@@ -198,9 +196,7 @@ def test_python_api_signature_keeps_the_test_seam_out():
 
 
 def test_import_auditor_stays_light():
-    code = "import sys, auditor; print([m for m in ('torch', 'transformers', 'pyarrow') if m in sys.modules])"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert out.strip() == "[]"
+    assert imported_after("import auditor", ("torch", "transformers", "pyarrow")) == []
 
 
 # --- one check for every way in: the Python API, config files and the command line ------------------------

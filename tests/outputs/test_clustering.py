@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import random
-import subprocess
-import sys
 import warnings
 from pathlib import Path
 
@@ -14,6 +12,7 @@ import pytest
 
 from auditor.outputs.clustering import ENGLISH_STOP_WORDS, kmeans, nearest, tfidf
 from auditor.outputs.themes import FILLER
+from tests.helpers import imported_after
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "chat_mix.jsonl"
 PATTERN = r"(?u)\b[^\W\d_]{3,}\b"  # the themes' token pattern
@@ -91,10 +90,7 @@ def test_kmeans_gives_scikit_learns_clusters(name):
 
 
 def test_themes_import_no_scikit_learn():
-    code = ("import sys; from auditor.outputs.themes import find_themes; "
+    code = ("from auditor.outputs.themes import find_themes; "
             "texts = [f'{w} story number {i}' for i, w in enumerate(['poem', 'revenge', 'dosage'] * 10)]; "
-            "themes = find_themes(texts, [['evil']] * 30); assert len(themes) > 1; "
-            "print(sorted(m for m in ('sklearn', 'scipy') if m in sys.modules))")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "[]"
+            "themes = find_themes(texts, [['evil']] * 30); assert len(themes) > 1")
+    assert imported_after(code, ("sklearn", "scipy")) == []
