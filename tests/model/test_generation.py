@@ -203,6 +203,16 @@ def test_guests_without_the_shared_opening_get_their_own_answers_and_states(tiny
                                atol=1e-4)
 
 
+def test_guests_split_across_parts_keep_their_answers(tiny_lm, monkeypatch):
+    """A batch larger than memory holds runs in parts, each laid out (hosts, guests, order) on its own."""
+    prompts = _hosts_and_guests(tiny_lm)
+    whole = generate(tiny_lm, prompts, SETTINGS, layers=[1, 2])
+    monkeypatch.setattr(decoding.Decoder, "rows_that_fit", lambda self, slots: 3)
+    parts = generate(tiny_lm, prompts, SETTINGS, layers=[1, 2])
+    assert parts.answers == whole.answers
+    np.testing.assert_allclose(parts.means, whole.means, atol=1e-5)
+
+
 def test_without_a_majority_opening_every_row_is_a_host():
     prompts = [[1] * 20 + [2], [1] * 20 + [3], [4] * 20, [5] * 20]
     assert decoding.PromptLayout.sharing(prompts) == (0, [False] * 4, [21, 21, 20, 20])
