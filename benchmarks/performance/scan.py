@@ -100,5 +100,6 @@ def bench_scan(lm, sizes: dict) -> dict:
                     "cache), no disk cache, float32 the median of `runs` runs (a short job: one run varies by a "
                     "fifth on this machine), bfloat16 and int8 one each; reference (one run of minutes): generate "
                     "per record, then a full forward with output_hidden_states for the sample and for the base "
-                    "answer, in float32; bf16: ours with the model loaded in bfloat16 (the accuracy cost: benchmarks/results/precision.json); int8: ours "
-                    "with every Linear layer of the float32 model dynamically quantised to int8 (torch.ao)"}
+                    "answer, in float32; bf16: ours with the model loaded in bfloat16 (the accuracy cost: "
+                    "benchmarks/results/precision.json); int8: ours with every Linear layer of the float32 model "
+                    "dynamically quantised to int8 (torch.ao)"}
