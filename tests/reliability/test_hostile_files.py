@@ -206,13 +206,14 @@ class _Terminating(PlantedModel):
 
 
 def test_sigterm_is_handled_like_ctrl_c(tmp_path):
+    before = signal.getsignal(signal.SIGTERM)  # SIG_DFL, or what an earlier test left (ray.init installs one)
     write_jsonl(tmp_path / "data.jsonl", [cooking(0)])
     result = _Terminating().invoke("scan", str(tmp_path / "data.jsonl"), "--base-responses", "none",
                                    "--out", str(tmp_path / "out"))
     assert result.exit_code == 143
     assert result.output.strip().splitlines()[-1].startswith("terminated: finished batches are cached in ")
     assert result.output.strip().endswith("run the same command again to resume")
-    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # the handler is the command's only
+    assert signal.getsignal(signal.SIGTERM) is before  # the command's handler is its own: the one before is back
 
 
 @pytest.mark.slow
